@@ -1,0 +1,25 @@
+# Every library the tpt target links, found once here and again (find_dependency) in tptConfig.
+# Keep this list and cmake/tptConfig.cmake.in in step; tests/consumers checks the installed side.
+# Imported targets are visible only in the directory that found them; a project that does
+# add_subdirectory(tpt) links tpt::tpt from its own directory, so make them global.
+set(CMAKE_FIND_PACKAGE_TARGETS_GLOBAL ON)
+
+find_package(Threads REQUIRED)
+find_package(Torch REQUIRED)            # LibTorch: tensors, autograd, nn, optimisers
+find_package(fmt REQUIRED)              # formatting of logs, reports, error messages
+find_package(range-v3 REQUIRED)         # views over labels, plans and reports
+find_package(libjpeg-turbo REQUIRED)    # JPEG decode with DCT scaling (turbojpeg API)
+find_package(PNG REQUIRED)              # PNG decode
+find_package(simdjson REQUIRED)         # GB/s parsing of COCO Camera Traps metadata
+find_package(nlohmann_json REQUIRED)    # small JSON documents: reports, checkpoints, MegaDetector
+find_package(fccp REQUIRED)             # CSV manifests and label files
+
+set(TPT_DEPENDENCY_TARGETS
+  torch
+  fmt::fmt
+  range-v3::range-v3
+  libjpeg-turbo::turbojpeg
+  PNG::PNG
+  simdjson::simdjson
+  nlohmann_json::nlohmann_json
+  Threads::Threads)

@@ -1,0 +1,76 @@
+// Writing files so that a crash, a full disk or an exception never leaves a half-written file in
+// place of a good one: write beside the target, flush, then rename over it.
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "tpt/core/error.hpp"
+
+namespace tpt::io {
+
+/// Write a file atomically: `write` fills a stream for a temporary file in the same folder; on
+/// success the data is flushed to disk and renamed over `target`. If `write` throws or the disk
+/// fills, the temporary file is removed and `target` is left exactly as it was.
+inline void write_atomically(const std::filesystem::path& target,
+                             const std::function<void(std::ostream&)>& write,
+                             std::ios::openmode mode = std::ios::out) {
+  namespace fs = std::filesystem;
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (ec) throw input_error(folder, fmt::format("cannot create folder: {}", ec.message()));
+
+  const fs::path tmp =
+      folder / fmt::format(".{}.tmp-{}", target.filename().string(), static_cast<long>(::getpid()));
+  try {
+    {
+      std::ofstream out(tmp, mode | std::ios::out | std::ios::trunc);
+      if (!out) throw input_error(tmp, "cannot open for writing");
+      write(out);
+      out.flush();
+      if (!out) throw input_error(target, "write failed (disk full?)");
+    }
+    // fsync so that the rename never exposes a file whose data is not on disk yet.
+    if (int fd = ::open(tmp.c_str(), O_RDONLY); fd >= 0) {
+      const int rc = ::fsync(fd);
+      ::close(fd);
+      if (rc != 0) throw input_error(target, "fsync failed");
+    }
+    fs::rename(tmp, target, ec);
+    if (ec) throw input_error(target, fmt::format("cannot replace: {}", ec.message()));
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
+}
+
+/// Convenience: write a whole string atomically.
+inline void write_text_atomically(const std::filesystem::path& target, std::string_view text) {
+  write_atomically(target, [&](std::ostream& out) { out << text; });
+}
+
+/// Read a whole file into a string; tpt::input_error if it is missing or unreadable.
+inline std::string read_text(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::error_code ec;
+    throw input_error(file, std::filesystem::exists(file, ec) ? "cannot open for reading"
+                                                             : "no such file");
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw input_error(file, "read failed");
+  return text;
+}
+
+}  // namespace tpt::io

@@ -1,0 +1,11 @@
+// tpt: two-phase training for class-imbalanced image classification. The umbrella header:
+// include this for everything, or the header of one concern (tpt/sampling/..., tpt/model/...).
+#pragma once
+
+#include "tpt/version.hpp"
+
+#include "tpt/core/error.hpp"
+#include "tpt/core/random.hpp"
+
+#include "tpt/io/atomic_file.hpp"
+#include "tpt/io/csv.hpp"

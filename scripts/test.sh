@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# README command 2: set up the machine, build everything, run every test (CTest prints the
+# summary; the exit status is non-zero if any test fails).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${TPT_BUILD_DIR:-$repo/build}"
+"$repo/scripts/setup.sh"
+"$repo/scripts/build.sh"
+ctest --test-dir "$build" --output-on-failure -j "${TPT_JOBS:-2}" --timeout 900 "$@"

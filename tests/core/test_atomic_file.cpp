@@ -1,0 +1,38 @@
+// tpt/io/atomic_file.hpp: a failed write never damages what was there.
+#include <filesystem>
+#include <stdexcept>
+
+#include <catch2/catch.hpp>
+
+#include "tpt/io/atomic_file.hpp"
+#include "tpt_test_support.hpp"
+
+TEST_CASE("write_atomically writes, replaces and creates folders", "[io]") {
+  tpt::test::scratch_dir dir;
+  auto p = dir / "sub/report.md";
+  tpt::io::write_text_atomically(p, "first");
+  CHECK(tpt::io::read_text(p) == "first");
+  tpt::io::write_text_atomically(p, "second");
+  CHECK(tpt::io::read_text(p) == "second");
+}
+
+TEST_CASE("a throwing writer leaves the old file intact and no temporary behind", "[io][errors]") {
+  tpt::test::scratch_dir dir;
+  auto p = dir / "ckpt.bin";
+  tpt::io::write_text_atomically(p, "good");
+  CHECK_THROWS_AS(tpt::io::write_atomically(p, [](std::ostream& out) {
+                    out << "half";
+                    throw std::runtime_error("interrupted");
+                  }),
+                  std::runtime_error);
+  CHECK(tpt::io::read_text(p) == "good");
+  int files = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir.path())) ++files;
+  CHECK(files == 1);
+}
+
+TEST_CASE("read_text names a missing file", "[io][errors]") {
+  tpt::test::scratch_dir dir;
+  CHECK_THROWS_WITH(tpt::io::read_text(dir / "nope.txt"),
+                    Catch::Contains("nope.txt") && Catch::Contains("no such file"));
+}

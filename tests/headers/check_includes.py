@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Each public header that names a third-party namespace must include (directly or through the
+tpt headers it includes) a header of that library. The compile check shares a precompiled
+<torch/torch.h>, which would hide a missing LibTorch include; this closes that gap."""
+import pathlib
+import re
+import sys
+
+# namespace use -> include prefixes that provide it
+RULES = {
+    r"\b(torch|at|c10)::": ("torch/", "ATen/", "c10/"),
+    r"\bfmt::": ("fmt/",),
+    r"\branges::": ("range/v3/",),
+    r"\bnlohmann::": ("nlohmann/",),
+    r"\bsimdjson::": ("simdjson.h",),
+    r"\btj(Init|Decompress|Compress|Destroy)": ("turbojpeg.h",),
+    r"\bpng_": ("png.h",),
+}
+INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
+COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+STRING = re.compile(r'"(?:\\.|[^"\\])*"')
+
+
+def main(root: pathlib.Path) -> int:
+    headers = {p.relative_to(root).as_posix(): p for p in root.rglob("*.hpp")}
+    includes = {name: INCLUDE.findall(p.read_text()) for name, p in headers.items()}
+
+    def reach(name, seen):
+        for inc in includes.get(name, []):
+            if inc not in seen:
+                seen.add(inc)
+                reach(inc, seen)
+        return seen
+
+    failures = []
+    for name, path in sorted(headers.items()):
+        code = STRING.sub('""', COMMENT.sub("", path.read_text()))
+        code = INCLUDE.sub("", code)
+        reached = reach(name, set())
+        for pattern, prefixes in RULES.items():
+            if re.search(pattern, code) and not any(r.startswith(prefixes) for r in reached):
+                failures.append(f"{name}: uses {pattern!r} but includes none of {prefixes}")
+    for f in failures:
+        print(f)
+    print(f"checked {len(headers)} headers, {len(failures)} problems")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(pathlib.Path(sys.argv[1])))
