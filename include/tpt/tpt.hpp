@@ -9,3 +9,5 @@
 
 #include "tpt/io/atomic_file.hpp"
 #include "tpt/io/csv.hpp"
+
+#include "tpt/report/svg.hpp"

@@ -1,0 +1,68 @@
+// tpt/report/svg.hpp: figures are well-formed, escape their text and refuse bad shapes.
+#include <regex>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "tpt/report/svg.hpp"
+
+namespace {
+std::size_t count(const std::string& s, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1)) ++n;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("a log-scale grouped bar chart draws one bar per value and marks zeros", "[svg]") {
+  tpt::svg::bar_chart chart;
+  chart.title = "Per-class counts";
+  chart.value_label = "images";
+  chart.categories = {"wildebeest", "zebra", "aardwolf & <friends>"};
+  chart.data = {{"before", {40000, 2000, 0}}, {"after", {15000, 5000, 30}}};
+  chart.value_scale = tpt::svg::scale::log10;
+  const std::string svg = tpt::svg::render(chart);
+  CHECK(svg.rfind("<?xml", 0) == 0);
+  CHECK(svg.find("</svg>") != std::string::npos);
+  CHECK(svg.find("aardwolf &amp; &lt;friends&gt;") != std::string::npos);
+  CHECK(svg.find("<friends>") == std::string::npos);
+  // 6 values: 5 bars with tooltips, 1 zero mark with a tooltip.
+  CHECK(count(svg, "<title>") == 6);
+  // Log ticks from 10 to 100k.
+  CHECK(svg.find(">10</text>") != std::string::npos);
+  CHECK(svg.find(">100k</text>") != std::string::npos);
+}
+
+TEST_CASE("a linear bar chart with negative values draws bars on both sides of zero", "[svg]") {
+  tpt::svg::bar_chart chart;
+  chart.title = "Relative F1 change";
+  chart.categories = {"a", "b"};
+  chart.data = {{"change", {25.0, -40.0}}};
+  chart.colour_by_sign = true;
+  chart.layout = tpt::svg::orientation::horizontal;
+  const std::string svg = tpt::svg::render(chart);
+  CHECK(svg.find("#009E73") != std::string::npos);  // positive
+  CHECK(svg.find("#D55E00") != std::string::npos);  // negative
+  CHECK(svg.find(">-40</text>") != std::string::npos);
+}
+
+TEST_CASE("bar charts refuse series of the wrong length and empty input", "[svg][errors]") {
+  tpt::svg::bar_chart chart;
+  chart.categories = {"a", "b"};
+  chart.data = {{"s", {1.0}}};
+  CHECK_THROWS_WITH(tpt::svg::render(chart), Catch::Contains("series 's' has 1 values for 2"));
+  chart.data.clear();
+  CHECK_THROWS_AS(tpt::svg::render(chart), tpt::config_error);
+}
+
+TEST_CASE("a heat map colours cells by value and refuses ragged rows", "[svg]") {
+  tpt::svg::heatmap map;
+  map.title = "Confusion";
+  map.rows = map.columns = {"x", "y"};
+  map.values = {{9, 1}, {0, 10}};
+  const std::string svg = tpt::svg::render(map);
+  CHECK(svg.find("fill=\"#08306b\"") != std::string::npos);  // the maximum is darkest
+  CHECK(svg.find("x / y: 1") != std::string::npos);
+  map.values = {{9, 1}, {0}};
+  CHECK_THROWS_WITH(tpt::svg::render(map), Catch::Contains("row 1 has 1 values for 2 columns"));
+}
