@@ -1,0 +1,197 @@
+// Losses for either training phase: cross-entropy (the paper) and the algorithm-level methods the
+// paper names as future work (class weights, focal, balanced softmax, logit adjustment).
+//
+// A loss is a small policy type: `l(logits, targets)` gives the mean loss of a batch. Losses that
+// depend on the class distribution provide `l.set_class_counts(counts)`; the trainer calls it at
+// the start of every phase with that phase's training distribution (the rebalanced plan in
+// phase 1, the original data in phase 2), so a prior-aware loss always sees the prior it trains
+// under.
+#pragma once
+
+#include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "tpt/core/error.hpp"
+
+namespace tpt {
+
+/// What the trainer needs of a loss policy.
+template <class L>
+concept loss = std::copy_constructible<L> &&
+               requires(L& l, const torch::Tensor& logits, const torch::Tensor& targets) {
+                 { l(logits, targets) } -> std::convertible_to<torch::Tensor>;
+                 { l.name() } -> std::convertible_to<std::string>;
+               };
+
+/// Losses that adapt to the training distribution of the phase.
+template <class L>
+concept prior_aware_loss = loss<L> && requires(L& l, std::span<const std::int64_t> counts) {
+  l.set_class_counts(counts);
+};
+
+namespace detail {
+
+/// Class prior n_c / N as a float tensor; empty classes get a tiny prior instead of zero so
+/// log-prior terms stay finite.
+inline torch::Tensor class_prior(std::span<const std::int64_t> counts) {
+  if (counts.empty()) throw config_error("class counts", "empty: the loss needs one count per class");
+  std::vector<double> p(counts.size());
+  double total = 0;
+  for (std::size_t c = 0; c < counts.size(); ++c) {
+    if (counts[c] < 0)
+      throw config_error("class counts", fmt::format("class {} has a negative count {}", c, counts[c]));
+    total += static_cast<double>(counts[c]);
+  }
+  if (total <= 0) throw config_error("class counts", "all classes are empty");
+  for (std::size_t c = 0; c < counts.size(); ++c)
+    p[c] = std::max(static_cast<double>(counts[c]) / total, 1e-12);
+  return torch::tensor(p, torch::kFloat32);
+}
+
+inline void check_batch(const torch::Tensor& logits, const torch::Tensor& targets,
+                        std::int64_t expected_classes, const char* who) {
+  if (logits.dim() != 2 || targets.dim() != 1 || logits.size(0) != targets.size(0))
+    throw config_error(who, fmt::format("expected logits N x C and targets N, got {} and {}",
+                                        logits.sizes(), targets.sizes()));
+  if (expected_classes > 0 && logits.size(1) != expected_classes)
+    throw config_error(who, fmt::format("logits have {} classes but the class counts have {}",
+                                        logits.size(1), expected_classes));
+}
+
+inline torch::Tensor require_prior(const torch::Tensor& prior, const char* who) {
+  if (!prior.defined())
+    throw config_error(who, "class counts not set: call set_class_counts() (the trainer does this each phase)");
+  return prior;
+}
+
+}  // namespace detail
+
+/// Softmax cross-entropy, the paper's loss.
+struct cross_entropy {
+  torch::Tensor operator()(const torch::Tensor& logits, const torch::Tensor& targets) const {
+    return torch::nn::functional::cross_entropy(logits, targets);
+  }
+  [[nodiscard]] std::string name() const { return "cross_entropy"; }
+};
+
+/// Cross-entropy with per-class weights from the phase's distribution: w_c = (N / (C n_c))^power
+/// (power 1: scikit-learn's "balanced" weights; 0.5: the square-root variant). Classes absent
+/// from the phase get weight 0. The batch loss is the weighted mean, as torch's weighted CE.
+struct class_weighted_cross_entropy {
+  double power = 1.0;
+
+  explicit class_weighted_cross_entropy(double power_ = 1.0) : power(power_) {}
+
+  void set_class_counts(std::span<const std::int64_t> counts) {
+    const auto n = static_cast<double>(counts.size());
+    double total = 0;
+    for (auto c : counts) total += static_cast<double>(c);
+    if (total <= 0) throw config_error("class counts", "all classes are empty");
+    std::vector<float> w(counts.size());
+    for (std::size_t c = 0; c < counts.size(); ++c)
+      w[c] = counts[c] > 0 ? static_cast<float>(std::pow(total / (n * static_cast<double>(counts[c])), power)) : 0.0f;
+    weights_ = torch::tensor(w);
+  }
+  torch::Tensor operator()(const torch::Tensor& logits, const torch::Tensor& targets) const {
+    detail::check_batch(logits, targets, weights_.defined() ? weights_.size(0) : -1, "class_weighted_cross_entropy");
+    const auto& w = detail::require_prior(weights_, "class_weighted_cross_entropy");
+    return torch::nn::functional::cross_entropy(
+        logits, targets,
+        torch::nn::functional::CrossEntropyFuncOptions().weight(w.to(logits.device(), logits.scalar_type())));
+  }
+  [[nodiscard]] std::string name() const { return power == 1.0 ? "weighted_ce" : fmt::format("weighted_ce(p={:g})", power); }
+  [[nodiscard]] const torch::Tensor& weights() const noexcept { return weights_; }
+
+ private:
+  torch::Tensor weights_;
+};
+
+/// Focal loss (Lin et al. 2017): mean of -(1 - p_t)^gamma log p_t. gamma = 0 is cross-entropy.
+struct focal_loss {
+  double gamma = 2.0;
+
+  torch::Tensor operator()(const torch::Tensor& logits, const torch::Tensor& targets) const {
+    detail::check_batch(logits, targets, -1, "focal_loss");
+    const auto log_p = torch::log_softmax(logits, 1).gather(1, targets.unsqueeze(1)).squeeze(1);
+    const auto p = log_p.exp();
+    return (-(1 - p).pow(gamma) * log_p).mean();
+  }
+  [[nodiscard]] std::string name() const { return fmt::format("focal(gamma={:g})", gamma); }
+};
+
+/// Logit-adjusted cross-entropy (Menon et al. 2021): CE(logits + tau log prior, y). Training
+/// against the prior makes the raw logits estimate balanced posteriors.
+struct logit_adjusted_cross_entropy {
+  double tau = 1.0;
+
+  explicit logit_adjusted_cross_entropy(double tau_ = 1.0) : tau(tau_) {}
+
+  void set_class_counts(std::span<const std::int64_t> counts) { log_prior_ = detail::class_prior(counts).log(); }
+  torch::Tensor operator()(const torch::Tensor& logits, const torch::Tensor& targets) const {
+    detail::check_batch(logits, targets, log_prior_.defined() ? log_prior_.size(0) : -1, name().c_str());
+    const auto& lp = detail::require_prior(log_prior_, "logit_adjusted_cross_entropy");
+    return torch::nn::functional::cross_entropy(
+        logits + tau * lp.to(logits.device(), logits.scalar_type()), targets);
+  }
+  [[nodiscard]] std::string name() const { return fmt::format("logit_adjusted(tau={:g})", tau); }
+
+ private:
+  torch::Tensor log_prior_;
+};
+
+/// Balanced softmax (Ren et al. 2020): softmax over logits + log prior, i.e. logit adjustment
+/// with tau = 1; its own name so reports say which method ran.
+struct balanced_softmax : logit_adjusted_cross_entropy {
+  balanced_softmax() : logit_adjusted_cross_entropy(1.0) {}
+  [[nodiscard]] std::string name() const { return "balanced_softmax"; }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Post-hoc corrections, applied after training at evaluation time.
+
+/// Post-hoc logit adjustment (Menon et al. 2021): predict argmax(logits - tau log prior), with
+/// the prior of the data the classifier was last trained on.
+struct posthoc_logit_adjustment {
+  double tau = 1.0;
+
+  explicit posthoc_logit_adjustment(double tau_ = 1.0) : tau(tau_) {}
+
+  void fit(std::span<const std::int64_t> counts) { log_prior_ = detail::class_prior(counts).log(); }
+  [[nodiscard]] torch::Tensor operator()(const torch::Tensor& logits) const {
+    const auto& lp = detail::require_prior(log_prior_, "posthoc_logit_adjustment");
+    if (logits.size(-1) != lp.size(0))
+      throw config_error("posthoc_logit_adjustment",
+                         fmt::format("logits have {} classes, prior has {}", logits.size(-1), lp.size(0)));
+    return logits - tau * lp.to(logits.device(), logits.scalar_type());
+  }
+  [[nodiscard]] std::string name() const { return fmt::format("posthoc_la(tau={:g})", tau); }
+
+ private:
+  torch::Tensor log_prior_;
+};
+
+/// tau-normalised classifier (Kang et al. 2020): each class's weight row is divided by its norm
+/// to the power tau, which evens out the larger norms that frequent classes acquire. The bias
+/// is kept unless zero_bias is set (Kang et al.'s classifier had none).
+struct tau_normalization {
+  double tau = 1.0;
+  bool zero_bias = false;
+
+  void apply(torch::nn::Linear& classifier) const {
+    torch::NoGradGuard no_grad;
+    auto& w = classifier->weight;
+    const auto norms = w.norm(2, 1, /*keepdim=*/true).clamp_min(1e-12);
+    w.div_(norms.pow(tau));
+    if (zero_bias && classifier->bias.defined()) classifier->bias.zero_();
+  }
+  [[nodiscard]] std::string name() const { return fmt::format("tau_norm(tau={:g})", tau); }
+};
+
+}  // namespace tpt

@@ -1,0 +1,59 @@
+// The Schedule policy: paper presets, learning-rate policies and validation of settings.
+#include <catch2/catch.hpp>
+
+#include "tpt/train/schedule.hpp"
+
+static_assert(tpt::schedule<tpt::fixed_schedule>);
+
+TEST_CASE("paper_schedule gives the paper's epochs, Adam 1e-3 and batch 64", "[schedule]") {
+  using tpt::paper_model;
+  const auto check = [](paper_model m, std::int64_t e1, std::int64_t e2) {
+    const auto s = tpt::paper_schedule(m);
+    CHECK(s.epochs(1) == e1);
+    CHECK(s.epochs(2) == e2);
+    CHECK(s.batch_size(1) == 64);
+    CHECK(s.learning_rate(1, 0) == 1e-3);
+    CHECK(s.augment(1));
+    CHECK_FALSE(s.augment(2));
+  };
+  check(paper_model::baseline, 10, 0);
+  check(paper_model::ros, 10, 7);
+  check(paper_model::rus, 14, 14);
+  check(paper_model::ros_rus_15k, 14, 8);
+  check(paper_model::ros_rus_5k, 17, 14);
+  CHECK(fmt::format("{}", paper_model::ros_rus_15k) == "ROS&RUS(15K)");
+}
+
+TEST_CASE("learning-rate policies: constant, step and cosine", "[schedule]") {
+  tpt::phase_settings p;
+  p.epochs = 5;
+  p.learning_rate = 0.1;
+  p.lr = tpt::lr_policy::step;
+  p.step_size = 2;
+  p.gamma = 0.5;
+  tpt::fixed_schedule s(p, {});
+  CHECK(s.learning_rate(1, 0) == Approx(0.1));
+  CHECK(s.learning_rate(1, 1) == Approx(0.1));
+  CHECK(s.learning_rate(1, 2) == Approx(0.05));
+  CHECK(s.learning_rate(1, 4) == Approx(0.025));
+
+  p.lr = tpt::lr_policy::cosine;
+  p.min_learning_rate = 0.01;
+  tpt::fixed_schedule c(p, {});
+  CHECK(c.learning_rate(1, 0) == Approx(0.1));
+  CHECK(c.learning_rate(1, 2) == Approx(0.055));
+  CHECK(c.learning_rate(1, 4) == Approx(0.01));
+}
+
+TEST_CASE("impossible schedule settings are refused with the option named", "[schedule][errors]") {
+  tpt::phase_settings bad;
+  bad.batch_size = 0;
+  CHECK_THROWS_WITH(tpt::fixed_schedule(bad, {}), Catch::Contains("phase1.batch_size"));
+  tpt::phase_settings lr;
+  lr.learning_rate = -1;
+  CHECK_THROWS_WITH(tpt::fixed_schedule({}, lr), Catch::Contains("phase2.learning_rate"));
+  tpt::phase_settings pat;
+  pat.stop.patience = -2;
+  CHECK_THROWS_AS(tpt::fixed_schedule(pat, {}), tpt::config_error);
+  CHECK_THROWS_WITH(tpt::fixed_schedule{}.epochs(3), Catch::Contains("must be 1 or 2"));
+}
