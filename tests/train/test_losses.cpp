@@ -97,3 +97,27 @@ TEST_CASE("tau_normalization divides each class row by its norm to the power tau
   CHECK(fc->weight[0][0].item<double>() == Approx(0.6));
   CHECK(fc->bias[0].item<double>() == 0.0);
 }
+
+TEST_CASE("loss_choice parses every loss and behaves like it", "[losses]") {
+  static_assert(tpt::prior_aware_loss<tpt::loss_choice>);
+  auto bs = tpt::loss_choice::parse("balanced_softmax");
+  bs.set_class_counts(counts);
+  tpt::balanced_softmax direct;
+  direct.set_class_counts(counts);
+  CHECK(bs(logits(), targets()).item<double>() == Approx(direct(logits(), targets()).item<double>()));
+  CHECK(bs.name() == "balanced_softmax");
+  CHECK(tpt::loss_choice::parse("ce").name() == "cross_entropy");
+  CHECK(tpt::loss_choice::parse("focal:1.5").name() == "focal(gamma=1.5)");
+  CHECK(tpt::loss_choice::parse("logit_adjusted:0.5").name() == "logit_adjusted(tau=0.5)");
+  CHECK(tpt::loss_choice::parse("weighted_ce").name() == "weighted_ce");
+  auto ce = tpt::loss_choice::parse("ce");
+  ce.set_class_counts(counts);  // a no-op for losses that ignore the prior
+  CHECK(ce(logits(), targets()).item<double>() == Approx(tpt::cross_entropy{}(logits(), targets()).item<double>()));
+}
+
+TEST_CASE("loss_choice rejects unknown names and bad parameters", "[losses][errors]") {
+  CHECK_THROWS_WITH(tpt::loss_choice::parse("hinge"), Catch::Contains("unknown loss 'hinge'"));
+  CHECK_THROWS_WITH(tpt::loss_choice::parse("focal:abc"), Catch::Contains("must be a number"));
+  CHECK_THROWS_WITH(tpt::loss_choice::parse("focal:-1"), Catch::Contains("gamma must be >= 0"));
+  CHECK_THROWS_WITH(tpt::loss_choice::parse("ce:2"), Catch::Contains("takes no parameter"));
+}

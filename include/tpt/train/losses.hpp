@@ -11,8 +11,13 @@
 #include <cmath>
 #include <concepts>
 #include <cstdint>
+#include <cstdlib>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include <fmt/format.h>
@@ -192,6 +197,68 @@ struct tau_normalization {
     if (zero_bias && classifier->bias.defined()) classifier->bias.zero_();
   }
   [[nodiscard]] std::string name() const { return fmt::format("tau_norm(tau={:g})", tau); }
+};
+
+}  // namespace tpt
+
+namespace tpt {
+
+/// One of tpt's losses chosen at run time (command lines, config files, the experiment grid), as
+/// a single type so a driver instantiates its trainer once rather than once per loss.
+class loss_choice {
+ public:
+  using variant = std::variant<cross_entropy, class_weighted_cross_entropy, focal_loss, balanced_softmax,
+                               logit_adjusted_cross_entropy>;
+
+  loss_choice() = default;
+  template <class L>
+    requires std::constructible_from<variant, L>
+  loss_choice(L l) : loss_(std::move(l)) {}  // NOLINT: implicit by design
+
+  /// Parse "ce", "weighted_ce[:power]", "focal[:gamma]", "balanced_softmax", "logit_adjusted[:tau]".
+  static loss_choice parse(std::string_view spec) {
+    const auto colon = spec.find(':');
+    const std::string_view name = spec.substr(0, colon);
+    std::optional<double> arg;
+    if (colon != std::string_view::npos) {
+      const std::string text(spec.substr(colon + 1));
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v))
+        throw config_error("loss", fmt::format("'{}': the parameter after ':' must be a number", spec));
+      arg = v;
+    }
+    auto no_arg = [&](loss_choice l) {
+      if (arg) throw config_error("loss", fmt::format("'{}' takes no parameter", name));
+      return l;
+    };
+    if (name == "ce" || name == "cross_entropy") return no_arg(cross_entropy{});
+    if (name == "weighted_ce") return class_weighted_cross_entropy(arg.value_or(1.0));
+    if (name == "focal") {
+      if (arg && *arg < 0) throw config_error("loss", fmt::format("focal gamma must be >= 0, got {}", *arg));
+      return focal_loss{arg.value_or(2.0)};
+    }
+    if (name == "balanced_softmax") return no_arg(balanced_softmax{});
+    if (name == "logit_adjusted" || name == "la") return logit_adjusted_cross_entropy(arg.value_or(1.0));
+    throw config_error("loss", fmt::format("unknown loss '{}' (expected ce, weighted_ce[:power], focal[:gamma], "
+                                           "balanced_softmax or logit_adjusted[:tau])", spec));
+  }
+
+  torch::Tensor operator()(const torch::Tensor& logits, const torch::Tensor& targets) const {
+    return std::visit([&](const auto& l) { return torch::Tensor(l(logits, targets)); }, loss_);
+  }
+  void set_class_counts(std::span<const std::int64_t> counts) {
+    std::visit([&](auto& l) {
+      if constexpr (prior_aware_loss<std::decay_t<decltype(l)>>) l.set_class_counts(counts);
+    }, loss_);
+  }
+  [[nodiscard]] std::string name() const {
+    return std::visit([](const auto& l) { return std::string(l.name()); }, loss_);
+  }
+  [[nodiscard]] const variant& get() const noexcept { return loss_; }
+
+ private:
+  variant loss_{cross_entropy{}};
 };
 
 }  // namespace tpt

@@ -1,0 +1,100 @@
+// Where training runs: device selection, thread count, bf16 autocast and cuDNN settings, written
+// once for LibTorch 1.13 (Debian, CPU) and 2.x (CUDA builds), whose autocast APIs differ.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+#include <ATen/autocast_mode.h>
+
+#include "tpt/core/error.hpp"
+
+namespace tpt {
+
+/// "cpu", "cuda", "cuda:N" or "auto" (CUDA when available, else CPU) to a torch::Device.
+/// Asking for CUDA where there is none is an error, not a silent fall-back to the CPU.
+[[nodiscard]] inline torch::Device resolve_device(std::string_view name) {
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda" || name.starts_with("cuda:")) {
+    if (!torch::cuda::is_available())
+      throw config_error("device", fmt::format("'{}' requested, but this LibTorch build or machine has no CUDA "
+                                               "(use --device cpu or auto)", name));
+    try {
+      torch::Device d{std::string(name)};
+      if (d.has_index() && d.index() >= static_cast<int>(torch::cuda::device_count()))
+        throw config_error("device", fmt::format("'{}' requested, but there are {} CUDA devices", name,
+                                                 torch::cuda::device_count()));
+      return d;
+    } catch (const c10::Error&) {
+      throw config_error("device", fmt::format("cannot parse '{}' (expected cpu, cuda, cuda:N or auto)", name));
+    }
+  }
+  throw config_error("device", fmt::format("unknown device '{}' (expected cpu, cuda, cuda:N or auto)", name));
+}
+
+/// Set torch's intra-op thread count. 0 means one per hardware thread: Debian's LibTorch starts
+/// with a single thread, which leaves most of a machine idle.
+inline std::size_t configure_threads(std::size_t threads = 0) {
+  const std::size_t n = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
+  torch::set_num_threads(static_cast<int>(n));
+  return n;
+}
+
+/// Settings that pay on CUDA for fixed-size inputs: cuDNN picks the fastest convolution
+/// algorithms once (benchmark mode) and TF32 for float32 matrix products.
+inline void configure_cuda_for_speed() {
+  at::globalContext().setBenchmarkCuDNN(true);
+  at::globalContext().setAllowTF32CuBLAS(true);
+  at::globalContext().setAllowTF32CuDNN(true);
+}
+
+/// bf16 autocast for the forward pass on CUDA (weights, gradients and optimizer stay float32);
+/// a no-op on the CPU or when disabled. RAII: the previous state comes back on destruction.
+class autocast_guard {
+ public:
+  autocast_guard(const torch::Device& device, bool enabled) : active_(enabled && device.is_cuda()) {
+    if (!active_) return;
+#if TORCH_VERSION_MAJOR >= 2
+    previous_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    previous_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+    previous_ = at::autocast::is_enabled();
+    previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+#endif
+    at::autocast::increment_nesting();
+  }
+  ~autocast_guard() {
+    if (!active_) return;
+    // Cached casts of weights live until the outermost autocast region ends.
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#if TORCH_VERSION_MAJOR >= 2
+    at::autocast::set_autocast_enabled(at::kCUDA, previous_);
+    at::autocast::set_autocast_dtype(at::kCUDA, previous_dtype_);
+#else
+    at::autocast::set_enabled(previous_);
+    at::autocast::set_autocast_gpu_dtype(previous_dtype_);
+#endif
+  }
+  autocast_guard(const autocast_guard&) = delete;
+  autocast_guard& operator=(const autocast_guard&) = delete;
+
+  [[nodiscard]] bool active() const noexcept { return active_; }
+
+ private:
+  bool active_;
+  bool previous_ = false;
+  at::ScalarType previous_dtype_ = at::kFloat;
+};
+
+}  // namespace tpt
