@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Build tpt against a CUDA-enabled LibTorch on a machine without package registries: the LibTorch
+# inside a pip-installed PyTorch, plus the Debian packages scripts/device/collect-deps.sh put in
+# .deps/debs (unpacked here into .deps/root, never into /).
+#   scripts/device/build.sh [extra cmake arguments]      build folder: build-cuda/
+# Prints the environment the programs need (LD_LIBRARY_PATH) as its last line.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+root="$repo/.deps/root"
+build="${TPT_BUILD_DIR:-$repo/build-cuda}"
+python="${TPT_PYTHON:-python3}"
+
+if [[ ! -d "$repo/.deps/debs" ]]; then
+  echo "build: no .deps/debs; run scripts/device/collect-deps.sh on a machine with Debian's archive" >&2
+  exit 1
+fi
+if [[ ! -f "$root/.complete" ]]; then
+  rm -rf "$root"
+  mkdir -p "$root"
+  for f in "$repo"/.deps/debs/*.deb; do dpkg-deb -x "$f" "$root"; done
+  touch "$root/.complete"
+fi
+
+torch_prefix="$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+echo "build: LibTorch from $torch_prefix ($("$python" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)'))"
+libdir="$root/usr/lib/x86_64-linux-gnu"
+export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$torch_prefix;$root/usr" \
+  -DCMAKE_BUILD_RPATH="$libdir" \
+  -DTPT_BUILD_TESTS=OFF -DTPT_WARNINGS_AS_ERRORS=OFF -DTPT_USE_CCACHE=OFF "$@"
+cmake --build "$build" -j "${TPT_JOBS:-$(nproc)}"
+echo "export LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
