@@ -15,4 +15,7 @@
 #include "tpt/model/resnet.hpp"
 #include "tpt/model/weights.hpp"
 
+#include "tpt/freeze/freezer.hpp"
+#include "tpt/freeze/policies.hpp"
+
 #include "tpt/report/svg.hpp"
