@@ -10,4 +10,12 @@
 #include "tpt/io/atomic_file.hpp"
 #include "tpt/io/csv.hpp"
 
+#include "tpt/model/checkpoint.hpp"
+#include "tpt/model/classifier_model.hpp"
+#include "tpt/model/resnet.hpp"
+#include "tpt/model/weights.hpp"
+
+#include "tpt/freeze/freezer.hpp"
+#include "tpt/freeze/policies.hpp"
+
 #include "tpt/report/svg.hpp"
