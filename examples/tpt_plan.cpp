@@ -278,9 +278,8 @@ int run(settings s) {
 
   with_policy(s, d, [&](const auto& policy) {
     const tpt::sampling_plan plan = tpt::plan_epoch(policy, data.labels, d.num_classes(), s.seed, s.epoch);
-    tpt::plan_report report = tpt::describe_plan(
-        plan, data.labels, d.classes,
-        fmt::format("{} on {}: {} -> {} examples", s.policy, d.name, plan.total_before(), plan.total()));
+    tpt::plan_report report =
+        tpt::describe_plan(plan, data.labels, d.classes, fmt::format("{} on {}", s.policy, d.name));
     if (s.order == "size") report.sort_by_size();
     if (!s.quiet) {
       fmt::print("policy: {}\n", policy);

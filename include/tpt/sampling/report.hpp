@@ -134,14 +134,18 @@ inline std::string change_factor(const class_counts& c) {
 }
 
 /// The per-class counts before and after as a log-scale grouped bar chart, classes in report
-/// order (sort_by_size first for the paper's look). Render with svg::render.
+/// order (sort_by_size first for the paper's look), totals in the legend. Many classes (more
+/// than 12) stand side by side with their names turned, as in the paper's figures; fewer lie
+/// one per row, which leaves the title room. Render with svg::render.
 [[nodiscard]] inline svg::bar_chart plan_chart(const plan_report& report) {
   svg::bar_chart chart;
   chart.title = report.title.empty() ? "Per-class counts before and after sampling" : report.title;
   chart.value_label = "examples per class (log scale)";
   chart.value_scale = svg::scale::log10;
-  svg::series before{"before sampling", {}, {}};
-  svg::series after{"after sampling", {}, {}};
+  chart.layout = report.classes.size() > 12 ? svg::orientation::vertical : svg::orientation::horizontal;
+  const class_counts total = report.total();
+  svg::series before{fmt::format("before sampling ({} in all)", total.before), {}, {}};
+  svg::series after{fmt::format("after sampling ({} in all)", total.after), {}, {}};
   for (const class_counts& c : report.classes) {
     chart.categories.push_back(c.name);
     before.values.push_back(static_cast<double>(c.before));
