@@ -47,13 +47,27 @@ struct to_median {
   }
 };
 
-/// Every policy type the library offers (and the presets' composed type), in configurations
-/// that make each one act on mixed_labels().
+/// A sampler a user might write, with no targets to expose: keeps each example with
+/// probability 1/2. In a composition it takes the general two-pass path.
+struct keep_half_at_random {
+  sampling_plan plan(std::span<const std::int64_t> labels, std::int64_t num_classes,
+                     rng& gen) const {
+    std::vector<std::int64_t> kept;
+    for (std::size_t i = 0; i < labels.size(); ++i)
+      if (gen.bernoulli(0.5)) kept.push_back(static_cast<std::int64_t>(i));
+    return make_plan(labels, num_classes, std::move(kept));
+  }
+};
+
+/// Every policy type the library offers (and the presets' composed type), a user-written
+/// sampler, and compositions that take the general two-pass path, in configurations that make
+/// each one act on mixed_labels().
 using all_policies = std::tuple<
     identity_sampler, random_oversample, random_undersample, presets::ros_then_rus,
     per_class_targets<target_map>, per_class_targets<double_every_class>, per_class_targets<to_median>,
     class_balanced, every_epoch<random_undersample>,
-    composed<every_epoch<random_oversample>, class_balanced>>;
+    composed<every_epoch<random_oversample>, class_balanced>, keep_half_at_random,
+    composed<keep_half_at_random, random_undersample>, composed<random_oversample, keep_half_at_random>>;
 
 template <class P>
 P policy_for_mixed_labels() {
@@ -72,6 +86,10 @@ P policy_for_mixed_labels() {
     return class_balanced::to(60);
   } else if constexpr (std::is_same_v<P, every_epoch<random_undersample>>) {
     return every_epoch(random_undersample(30));
+  } else if constexpr (std::is_same_v<P, composed<keep_half_at_random, random_undersample>>) {
+    return compose(keep_half_at_random{}, random_undersample(50));
+  } else if constexpr (std::is_same_v<P, composed<random_oversample, keep_half_at_random>>) {
+    return compose(policy_for_mixed_labels<random_oversample>(), keep_half_at_random{});
   } else if constexpr (std::is_same_v<P, composed<every_epoch<random_oversample>, class_balanced>>) {
     return compose(every_epoch(policy_for_mixed_labels<random_oversample>()), class_balanced::to_smallest());
   } else {

@@ -58,8 +58,9 @@ TEMPLATE_LIST_TEST_CASE("every policy models tpt::sampler with consistent, deter
     const auto labels = mixed_labels();
     const auto a = tpt::plan_epoch(policy, labels, mixed_classes, 1, 0);
     const auto b = tpt::plan_epoch(policy, labels, mixed_classes, 2, 0);
-    CHECK(a.after == b.after);
     CHECK(a.before == b.before);
+    // Policies defined by per-class targets fix the counts; a custom sampler may draw them.
+    if constexpr (tpt::detail::chainable<TestType>) CHECK(a.after == b.after);
   }
 }
 

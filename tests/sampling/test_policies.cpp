@@ -363,6 +363,9 @@ TEST_CASE("plan_epoch stops a custom sampler's inconsistent plan", "[sampling][e
   tpt::rng gen(1);
   CHECK_THROWS_WITH(tpt::compose(out_of_range{}, tpt::identity_sampler{}).plan(labels, mixed_classes, gen),
                     Catch::Contains("composed sampler: the first stage chose index 573"));
+  CHECK_THROWS_WITH(tpt::compose(tpt::identity_sampler{}, out_of_range{}).plan(labels, mixed_classes, gen),
+                    Catch::Contains("composed sampler: the second stage chose entry 573 (position 573), "
+                                    "outside the first stage's 573 entries"));
   tpt::sampling_plan short_plan;
   short_plan.before = {1};
   CHECK_THROWS_WITH(tpt::check_plan(short_plan, labels, mixed_classes),

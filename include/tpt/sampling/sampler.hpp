@@ -152,7 +152,15 @@ class composed {
       stage1_labels[j] = labels[static_cast<std::size_t>(i)];
     }
     sampling_plan stage2 = second_.plan(stage1_labels, num_classes, gen);
-    for (std::int64_t& i : stage2.indices) i = stage1.indices[static_cast<std::size_t>(i)];
+    const auto entries = static_cast<std::uint64_t>(stage1.indices.size());
+    for (std::size_t j = 0; j < stage2.indices.size(); ++j) {
+      std::int64_t& i = stage2.indices[j];
+      if (static_cast<std::uint64_t>(i) >= entries)
+        throw error(fmt::format("composed sampler: the second stage chose entry {} (position {}), "
+                                "outside the first stage's {} entries",
+                                i, j, entries));
+      i = stage1.indices[static_cast<std::size_t>(i)];
+    }
     stage2.before = std::move(stage1.before);
     return stage2;
   }
