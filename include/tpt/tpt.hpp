@@ -19,3 +19,11 @@
 #include "tpt/freeze/policies.hpp"
 
 #include "tpt/report/svg.hpp"
+
+#include "tpt/sampling/distribution.hpp"
+#include "tpt/sampling/plan.hpp"
+#include "tpt/sampling/policies.hpp"
+#include "tpt/sampling/presets.hpp"
+#include "tpt/sampling/report.hpp"
+#include "tpt/sampling/sampler.hpp"
+#include "tpt/sampling/serengeti.hpp"
