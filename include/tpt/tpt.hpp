@@ -10,4 +10,20 @@
 #include "tpt/io/atomic_file.hpp"
 #include "tpt/io/csv.hpp"
 
+#include "tpt/model/checkpoint.hpp"
+#include "tpt/model/classifier_model.hpp"
+#include "tpt/model/resnet.hpp"
+#include "tpt/model/weights.hpp"
+
+#include "tpt/freeze/freezer.hpp"
+#include "tpt/freeze/policies.hpp"
+
 #include "tpt/report/svg.hpp"
+
+#include "tpt/sampling/distribution.hpp"
+#include "tpt/sampling/plan.hpp"
+#include "tpt/sampling/policies.hpp"
+#include "tpt/sampling/presets.hpp"
+#include "tpt/sampling/report.hpp"
+#include "tpt/sampling/sampler.hpp"
+#include "tpt/sampling/serengeti.hpp"

@@ -66,3 +66,22 @@ TEST_CASE("a heat map colours cells by value and refuses ragged rows", "[svg]") 
   map.values = {{9, 1}, {0}};
   CHECK_THROWS_WITH(tpt::svg::render(map), Catch::Contains("row 1 has 1 values for 2 columns"));
 }
+
+TEST_CASE("a log axis starts below a minimum that is a power of ten", "[svg]") {
+  tpt::svg::bar_chart chart;
+  chart.title = "A title long enough that a narrow chart would have to clip it on both sides";
+  chart.categories = {"rodents", "zebra"};
+  chart.data = {{"before", {1, 1000}}};
+  chart.value_scale = tpt::svg::scale::log10;
+  const std::string svg = tpt::svg::render(chart);
+  CHECK(svg.find(">0.1</text>") != std::string::npos);  // the axis reaches below 1
+  // The rodents' bar (value 1) has a positive height.
+  const auto tip = svg.find("<title>rodents");
+  REQUIRE(tip != std::string::npos);
+  const auto rect = svg.rfind("<rect", tip);
+  const auto h = svg.find("height=\"", rect);
+  CHECK(std::stod(svg.substr(h + 8)) > 1.0);
+  // The document is at least as wide as its title.
+  const auto w = svg.find("width=\"");
+  CHECK(std::stod(svg.substr(w + 7)) > 0.58 * 15 * chart.title.size());
+}

@@ -181,6 +181,7 @@ inline std::string render(const bar_chart& chart) {
   detail::axis ax{0, 1, chart.value_scale};
   if (chart.value_scale == scale::log10) {
     ax.lo = std::pow(10.0, std::floor(std::log10(lo)));
+    if (ax.lo >= lo) ax.lo /= 10;  // a minimum on a power of ten (a count of 1) still gets a bar
     ax.hi = std::pow(10.0, std::ceil(std::log10(hi) + 1e-12));
     if (ax.hi <= ax.lo) ax.hi = ax.lo * 10;
   } else {
@@ -217,7 +218,7 @@ inline std::string render(const bar_chart& chart) {
     width = plot_x + plot_w + 40;
     height = plot_y + plot_h + 50;
   }
-  width = std::max(width, 360.0);
+  width = std::max({width, 360.0, detail::text_width(chart.title, 15) + 40});
   document doc(width, height);
   doc.text(width / 2, 22, chart.title, 15, "middle", 0, "#111", "bold");
 
@@ -321,7 +322,7 @@ inline std::string render(const heatmap& map) {
   for (const auto& s : map.columns) col_h = std::max(col_h, detail::text_width(s, 10));
   const double x0 = row_w + 40, y0 = 50 + col_h * 0.87 + 10;
   const double width = x0 + cell * double(c) + 90, height = y0 + cell * double(r) + 20;
-  document doc(std::max(width, 360.0), height);
+  document doc(std::max({width, 360.0, detail::text_width(map.title, 15) + 40}), height);
   doc.text(doc.width() / 2, 22, map.title, 15, "middle", 0, "#111", "bold");
   doc.text(x0 + cell * double(c) / 2, 40, map.column_label, 12, "middle");
   doc.text(14, y0 + cell * double(r) / 2, map.row_label, 12, "middle", -90);

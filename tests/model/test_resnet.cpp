@@ -1,0 +1,143 @@
+// tpt/model/resnet.hpp: torchvision's architecture, names, parameter counts and initialisation.
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "model_test_support.hpp"
+#include "tpt/model/classifier_model.hpp"
+#include "tpt/model/resnet.hpp"
+
+static_assert(tpt::classifier_model<tpt::ResNet>);
+static_assert(tpt::classifier_model<tpt::test::TinyNet>);
+static_assert(!tpt::classifier_model<torch::nn::Linear>);         // no features(), no classifier()
+static_assert(!tpt::classifier_model<tpt::ResNetImpl>);           // a module, not a ModuleHolder
+
+namespace {
+
+std::int64_t numel_of(const torch::nn::Module& m, const std::string& prefix) {
+  std::int64_t n = 0;
+  for (const auto& p : m.named_parameters())
+    if (p.key().rfind(prefix, 0) == 0) n += p.value().numel();
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("ResNet-18 with 52 classes has the paper's parameter counts", "[model][resnet]") {
+  auto model = tpt::resnet18({.num_classes = 52});
+  const auto counts = tpt::count_parameters(model);
+  CHECK(counts.total == 11'203'188);
+  CHECK(counts.trainable == counts.total);
+  CHECK(numel_of(*model, "fc.") == 26'676);
+  CHECK(fmt::format("{}", counts) == "11,203,188 parameters, 11,203,188 trainable");
+  CHECK(model->depth() == 18);
+  CHECK(model->architecture() == "resnet18");
+}
+
+TEST_CASE("parameter counts equal torchvision's for every layout", "[model][resnet]") {
+  CHECK(tpt::count_parameters(tpt::resnet18()).total == 11'689'512);
+  CHECK(tpt::count_parameters(tpt::resnet34()).total == 21'797'672);
+  CHECK(tpt::resnet34()->architecture() == "resnet34");
+  // The small stem swaps a 7x7x3x64 kernel for a 3x3x3x64 one; one input channel divides conv1 by 3.
+  CHECK(tpt::count_parameters(tpt::resnet18({.stem = tpt::resnet_stem::small_image})).total ==
+        11'689'512 - 64 * 3 * 49 + 64 * 3 * 9);
+  CHECK(tpt::count_parameters(tpt::resnet18({.in_channels = 1})).total == 11'689'512 - 64 * 2 * 49);
+}
+
+TEST_CASE("names equal torchvision's state_dict keys", "[model][resnet]") {
+  auto model = tpt::resnet18({.num_classes = 52});
+  std::vector<std::string> params, buffers;
+  for (const auto& p : model->named_parameters()) params.push_back(p.key());
+  for (const auto& b : model->named_buffers()) buffers.push_back(b.key());
+  // torchvision.models.resnet18().state_dict() has 122 entries: 62 parameters, 60 buffers.
+  CHECK(params.size() == 62);
+  CHECK(buffers.size() == 60);
+  CHECK(params.front() == "conv1.weight");
+  CHECK(params[1] == "bn1.weight");
+  CHECK(params[3] == "layer1.0.conv1.weight");
+  CHECK(params.back() == "fc.bias");
+  const std::vector<std::string> expected = {"layer2.0.downsample.0.weight", "layer2.0.downsample.1.weight",
+                                             "layer4.1.bn2.bias", "fc.weight"};
+  for (const auto& name : expected) CHECK(std::find(params.begin(), params.end(), name) != params.end());
+  CHECK(std::find(buffers.begin(), buffers.end(), "layer3.0.downsample.1.running_var") != buffers.end());
+  CHECK(std::find(buffers.begin(), buffers.end(), "bn1.num_batches_tracked") != buffers.end());
+  // Stage 1 keeps its shape, so it has no shortcut convolution.
+  CHECK(std::find(params.begin(), params.end(), "layer1.0.downsample.0.weight") == params.end());
+  CHECK(tpt::classifier_name(model) == "fc");
+}
+
+TEST_CASE("initialisation follows torchvision", "[model][resnet]") {
+  torch::manual_seed(3);
+  auto model = tpt::resnet18({.num_classes = 52});
+  // kaiming_normal_(fan_out, relu): std = sqrt(2 / (out_channels * k * k)).
+  const auto check_std = [](const torch::Tensor& w) {
+    const double fan_out = static_cast<double>(w.size(0) * w.size(2) * w.size(3));
+    const double expected = std::sqrt(2.0 / fan_out);
+    CHECK(w.std().item<double>() == Approx(expected).epsilon(0.05));
+    CHECK(std::abs(w.mean().item<double>()) < 0.1 * expected);
+  };
+  check_std(model->conv1->weight);
+  check_std(model->layer3->named_parameters()["0.conv1.weight"]);
+  check_std(model->layer4->named_parameters()["1.conv2.weight"]);
+  for (const auto& m : model->modules(false))
+    if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
+      CHECK(torch::equal(bn->weight, torch::ones_like(bn->weight)));
+      CHECK(torch::equal(bn->bias, torch::zeros_like(bn->bias)));
+    }
+  // nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
+  const double bound = 1.0 / std::sqrt(512.0);
+  CHECK(model->fc->weight.abs().max().item<double>() <= bound);
+  CHECK(model->fc->weight.abs().max().item<double>() > 0.95 * bound);
+  CHECK(model->fc->bias.abs().max().item<double>() <= bound);
+
+  auto zero = tpt::resnet18({.zero_init_residual = true});
+  CHECK(torch::equal(zero->layer2->named_parameters()["1.bn2.weight"], torch::zeros({128})));
+  CHECK(torch::equal(zero->layer2->named_parameters()["1.bn1.weight"], torch::ones({128})));
+}
+
+TEST_CASE("forward is the classifier applied to features for both stems", "[model][resnet]") {
+  torch::manual_seed(4);
+  for (auto stem : {tpt::resnet_stem::imagenet, tpt::resnet_stem::small_image}) {
+    INFO("stem " << tpt::to_string(stem));
+    auto model = tpt::resnet18({.num_classes = 7, .in_channels = 2, .stem = stem});
+    model->eval();
+    const auto x = torch::randn({3, 2, 32, 32});
+    torch::NoGradGuard no_grad;
+    const auto features = model->features(x);
+    CHECK(features.sizes() == torch::IntArrayRef({3, 512}));
+    const auto logits = model->forward(x);
+    CHECK(logits.sizes() == torch::IntArrayRef({3, 7}));
+    CHECK(torch::equal(logits, model->classifier()(features)));
+  }
+}
+
+TEST_CASE("channels_last inputs and weights give the same logits", "[model][resnet]") {
+  torch::manual_seed(5);
+  auto model = tpt::resnet18({.num_classes = 10, .stem = tpt::resnet_stem::small_image});
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto x = torch::randn({2, 3, 32, 32});
+  const auto reference = model->forward(x);
+  for (auto& p : model->parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  const auto out = model->forward(x.contiguous(torch::MemoryFormat::ChannelsLast));
+  CHECK(tpt::test::max_abs_diff(out, reference) < 1e-4);
+}
+
+TEST_CASE("impossible ResNet options are refused by name", "[model][resnet][errors]") {
+  CHECK_THROWS_WITH(tpt::resnet18({.num_classes = 0}), Catch::Contains("num_classes"));
+  CHECK_THROWS_WITH(tpt::resnet18({.in_channels = 0}), Catch::Contains("in_channels"));
+  CHECK_THROWS_WITH(tpt::make_resnet("resnet50"), Catch::Contains("resnet50") && Catch::Contains("resnet18"));
+  CHECK_THROWS_AS(tpt::parse_resnet_stem("tiny"), tpt::config_error);
+  CHECK(tpt::parse_resnet_stem("small_image") == tpt::resnet_stem::small_image);
+  CHECK(fmt::format("{}", tpt::resnet_stem::imagenet) == "imagenet");
+  std::ostringstream printed;
+  printed << *tpt::resnet34({.num_classes = 52});
+  CHECK_THAT(printed.str(), Catch::StartsWith("tpt::ResNet(resnet34, num_classes=52, in_channels=3, stem=imagenet)"));
+}
