@@ -102,7 +102,7 @@ TEST_CASE("preflight skip keeps the good images and writes the skipped list", "[
     CHECK(table.at(k, "problem") == std::string(tpt::data::to_string(r.bad[k].problem)));
   }
   // The same answer on one thread.
-  const auto r1 = preflight_images(f.dir.path(), f.paths, {.action = on_bad_image::skip, .report_file = {}, .threads = 1});
+  const auto r1 = preflight_images(f.dir.path(), f.paths, {.action = on_bad_image::skip, .threads = 1});
   CHECK(r1.usable == r.usable);
   CHECK(r1.bad == r.bad);
 }

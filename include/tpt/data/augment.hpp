@@ -71,7 +71,7 @@ enum class tensor_layout {
 
 /// The random choices for one example; draw_augmentation makes them, tests inspect them.
 struct augmentation {
-  source_box box;
+  source_box box{};
   bool flip = false;
   float brightness = 1, contrast = 1, saturation = 1;
   std::array<int, 3> jitter_order{0, 1, 2};  ///< 0 brightness, 1 contrast, 2 saturation
@@ -162,11 +162,54 @@ inline void validate(const augment_options& o, std::int64_t channels) {
 
 namespace detail {
 
+/// Resampling taps with one tap count k for every output position: zero-weight taps trimmed,
+/// then shorter rows padded (first index moved back, zero weights), so the inner loops run a
+/// compile-time count. An identity resize (evaluation at the cache size) becomes k = 1.
+struct uniform_taps {
+  int k = 1;
+  std::vector<int> first;
+  std::vector<float> w;  // out_size x k
+};
+
+inline void make_uniform_taps(const axis_weights& a, int lo, int hi, uniform_taps& t) {
+  const std::size_t n = a.first.size();
+  t.first.resize(n);
+  int k = 1;
+  for (std::size_t x = 0; x < n; ++x) {
+    const double* w = &a.weights[x * static_cast<std::size_t>(a.ksize)];
+    int b = 0, e = a.count[x];
+    while (b < e && w[b] == 0.0) ++b;
+    while (e > b && w[e - 1] == 0.0) --e;
+    k = std::max(k, e - b);
+  }
+  t.k = k;
+  t.w.assign(n * static_cast<std::size_t>(k), 0.0f);
+  for (std::size_t x = 0; x < n; ++x) {
+    const double* w = &a.weights[x * static_cast<std::size_t>(a.ksize)];
+    int b = 0, e = a.count[x];
+    while (b < e && w[b] == 0.0) ++b;
+    while (e > b && w[e - 1] == 0.0) --e;
+    const int begin = a.first[x] + b;
+    const int start = std::max(lo, std::min(begin, hi - k));
+    t.first[x] = start;
+    for (int j = b; j < e; ++j) t.w[x * static_cast<std::size_t>(k) + static_cast<std::size_t>(a.first[x] + j - start)] = static_cast<float>(w[j]);
+  }
+}
+
+/// Mirror the output positions (a horizontal flip of the result).
+inline void mirror(uniform_taps& t) {
+  std::reverse(t.first.begin(), t.first.end());
+  const std::size_t n = t.first.size(), k = static_cast<std::size_t>(t.k);
+  for (std::size_t x = 0; x < n / 2; ++x)
+    std::swap_ranges(t.w.begin() + static_cast<std::ptrdiff_t>(x * k), t.w.begin() + static_cast<std::ptrdiff_t>((x + 1) * k),
+                     t.w.begin() + static_cast<std::ptrdiff_t>((n - 1 - x) * k));
+}
+
 /// Per-thread buffers, so augmenting an image allocates nothing after the first one.
 struct augment_scratch {
   axis_weights wx, wy;
-  std::vector<float> kx, ky;
-  std::vector<float> row, tmp, acc, picture;
+  uniform_taps tx, ty;
+  std::vector<float> row, tmp, acc, picture, scale_row, bias_row;
 };
 
 inline augment_scratch& thread_augment_scratch() {
@@ -174,13 +217,24 @@ inline augment_scratch& thread_augment_scratch() {
   return s;
 }
 
+template <int C, int K>
+void horizontal_taps(const float* f, const uniform_taps& t, int col0, std::int64_t out_w, float* out) {
+  const int k = K > 0 ? K : t.k;
+  for (std::int64_t x = 0; x < out_w; ++x) {
+    const float* w = &t.w[static_cast<std::size_t>(x * k)];
+    const float* p = f + (t.first[static_cast<std::size_t>(x)] - col0) * C;
+    float acc[C] = {};
+    for (int j = 0; j < k; ++j)
+      for (int c = 0; c < C; ++c) acc[c] += w[j] * p[j * C + c];
+    for (int c = 0; c < C; ++c) out[x * C + c] = acc[c];
+  }
+}
+
 template <int C>
-void augment_rows(image_view src, const axis_weights& wx, const std::vector<float>& kx, int row0, int rows,
-                  std::int64_t out_w, augment_scratch& s) {
+void augment_rows(image_view src, const uniform_taps& tx, int row0, int rows, std::int64_t out_w, augment_scratch& s) {
   // Only the columns the crop touches are converted to float, once per row.
-  const int col0 = wx.first.front() < wx.first.back() ? wx.first.front() : wx.first.back();
-  int col1 = 0;
-  for (std::size_t i = 0; i < wx.first.size(); ++i) col1 = std::max(col1, wx.first[i] + wx.count[i]);
+  const auto [lo, hi] = std::minmax_element(tx.first.begin(), tx.first.end());
+  const int col0 = *lo, col1 = *hi + tx.k;
   s.row.resize(static_cast<std::size_t>((col1 - col0) * C));
   s.tmp.resize(static_cast<std::size_t>(rows * out_w * C));
   for (int r = 0; r < rows; ++r) {
@@ -188,42 +242,40 @@ void augment_rows(image_view src, const axis_weights& wx, const std::vector<floa
     float* f = s.row.data();
     for (int i = 0; i < (col1 - col0) * C; ++i) f[i] = static_cast<float>(in[i]);
     float* t = s.tmp.data() + static_cast<std::ptrdiff_t>(r) * out_w * C;
-    for (std::int64_t x = 0; x < out_w; ++x) {
-      const int first = wx.first[static_cast<std::size_t>(x)] - col0;
-      const int n = wx.count[static_cast<std::size_t>(x)];
-      const float* k = &kx[static_cast<std::size_t>(x * wx.ksize)];
-      const float* p = f + first * C;
-      float acc[C] = {};
-      for (int j = 0; j < n; ++j)
-        for (int c = 0; c < C; ++c) acc[c] += k[j] * p[j * C + c];
-      for (int c = 0; c < C; ++c) t[x * C + c] = acc[c];
+    switch (tx.k) {
+      case 1: horizontal_taps<C, 1>(f, tx, col0, out_w, t); break;
+      case 2: horizontal_taps<C, 2>(f, tx, col0, out_w, t); break;
+      case 3: horizontal_taps<C, 3>(f, tx, col0, out_w, t); break;
+      case 4: horizontal_taps<C, 4>(f, tx, col0, out_w, t); break;
+      default: horizontal_taps<C, 0>(f, tx, col0, out_w, t); break;
     }
   }
 }
 
 /// The vertical pass for output row y into s.acc (out_w x C floats, 0..255 scale).
-inline void vertical_row(const axis_weights& wy, const std::vector<float>& ky, int row0, std::int64_t y,
-                         std::int64_t row_len, augment_scratch& s) {
-  const int first = wy.first[static_cast<std::size_t>(y)] - row0;
-  const int n = wy.count[static_cast<std::size_t>(y)];
-  const float* k = &ky[static_cast<std::size_t>(y * wy.ksize)];
+inline void vertical_row(const uniform_taps& ty, int row0, std::int64_t y, std::int64_t row_len, augment_scratch& s) {
+  const int first = ty.first[static_cast<std::size_t>(y)] - row0;
+  const float* k = &ty.w[static_cast<std::size_t>(y * ty.k)];
   float* acc = s.acc.data();
   const float* t0 = s.tmp.data() + static_cast<std::ptrdiff_t>(first) * row_len;
   for (std::int64_t i = 0; i < row_len; ++i) acc[i] = k[0] * t0[i];
-  for (int j = 1; j < n; ++j) {
+  for (int j = 1; j < ty.k; ++j) {
     const float* t = t0 + static_cast<std::ptrdiff_t>(j) * row_len;
     const float w = k[j];
     for (std::int64_t i = 0; i < row_len; ++i) acc[i] += w * t[i];
   }
 }
 
+/// Normalise one row of values and store it: interleaved rows use per-position scale and bias
+/// (s.scale_row, s.bias_row) so the loop is one contiguous multiply-add.
 template <int C>
 void store_row(const float* v, std::int64_t y, std::int64_t out_h, std::int64_t out_w, const float* scale,
-               const float* bias, float lo, float hi, float* out, tensor_layout layout) {
+               const float* bias, float lo, float hi, float* out, tensor_layout layout, const augment_scratch& s) {
   if (layout == tensor_layout::hwc) {
     float* o = out + y * out_w * C;
-    for (std::int64_t x = 0; x < out_w; ++x)
-      for (int c = 0; c < C; ++c) o[x * C + c] = std::clamp(v[x * C + c], lo, hi) * scale[c] + bias[c];
+    const float* sc = s.scale_row.data();
+    const float* bi = s.bias_row.data();
+    for (std::int64_t i = 0; i < out_w * C; ++i) o[i] = std::clamp(v[i], lo, hi) * sc[i] + bi[i];
   } else {
     for (int c = 0; c < C; ++c) {
       float* o = out + (c * out_h + y) * out_w;
@@ -262,48 +314,50 @@ void augment_impl(image_view src, const augment_options& o, const augmentation& 
   // Crop, then resize the crop (torchvision's resized_crop): taps stay inside the box.
   fill_axis_weights(src.width, a.box.x0, a.box.x1, o.width, o.filter, s.wx, true);
   fill_axis_weights(src.height, a.box.y0, a.box.y1, o.height, o.filter, s.wy, true);
-  if (a.flip) {  // mirror the output columns: reverse the per-column tables
-    std::reverse(s.wx.first.begin(), s.wx.first.end());
-    std::reverse(s.wx.count.begin(), s.wx.count.end());
-    const std::int64_t k = s.wx.ksize;
-    for (std::int64_t x = 0; x < o.width / 2; ++x)
-      std::swap_ranges(s.wx.weights.begin() + x * k, s.wx.weights.begin() + (x + 1) * k,
-                       s.wx.weights.begin() + (o.width - 1 - x) * k);
-  }
-  s.kx.assign(s.wx.weights.begin(), s.wx.weights.end());
-  s.ky.assign(s.wy.weights.begin(), s.wy.weights.end());
-  const int row0 = s.wy.first.front();
-  const int row1 = s.wy.first.back() + s.wy.count.back();
-  augment_rows<C>(src, s.wx, s.kx, row0, row1 - row0, o.width, s);
+  const int x_lo = static_cast<int>(std::floor(a.box.x0)), x_hi = static_cast<int>(std::min<double>(std::ceil(a.box.x1), static_cast<double>(src.width)));
+  const int y_lo = static_cast<int>(std::floor(a.box.y0)), y_hi = static_cast<int>(std::min<double>(std::ceil(a.box.y1), static_cast<double>(src.height)));
+  make_uniform_taps(s.wx, x_lo, x_hi, s.tx);
+  make_uniform_taps(s.wy, y_lo, y_hi, s.ty);
+  if (a.flip) mirror(s.tx);
+  const int row0 = *std::min_element(s.ty.first.begin(), s.ty.first.end());
+  const int row1 = *std::max_element(s.ty.first.begin(), s.ty.first.end()) + s.ty.k;
+  augment_rows<C>(src, s.tx, row0, row1 - row0, o.width, s);
   const std::int64_t row_len = o.width * C;
   s.acc.resize(static_cast<std::size_t>(row_len));
 
+  const bool jittered = o.jitter.enabled() && o.mode == augment_mode::train;
+  // Normalisation folded into one multiply-add: (v / range - mean) / std.
+  const float range = jittered ? 1.0f : 255.0f;
   std::array<float, C> scale{}, bias{};
-  if (!o.jitter.enabled() || o.mode == augment_mode::eval) {
-    for (int c = 0; c < C; ++c) {
-      scale[c] = 1.0f / (255.0f * o.std[static_cast<std::size_t>(c)]);
-      bias[c] = -o.mean[static_cast<std::size_t>(c)] / o.std[static_cast<std::size_t>(c)];
+  for (int c = 0; c < C; ++c) {
+    scale[c] = 1.0f / (range * o.std[static_cast<std::size_t>(c)]);
+    bias[c] = -o.mean[static_cast<std::size_t>(c)] / o.std[static_cast<std::size_t>(c)];
+  }
+  if (layout == tensor_layout::hwc) {
+    s.scale_row.resize(static_cast<std::size_t>(row_len));
+    s.bias_row.resize(static_cast<std::size_t>(row_len));
+    for (std::int64_t i = 0; i < row_len; ++i) {
+      s.scale_row[static_cast<std::size_t>(i)] = scale[static_cast<std::size_t>(i % C)];
+      s.bias_row[static_cast<std::size_t>(i)] = bias[static_cast<std::size_t>(i % C)];
     }
+  }
+  if (!jittered) {
     for (std::int64_t y = 0; y < o.height; ++y) {
-      vertical_row(s.wy, s.ky, row0, y, row_len, s);
-      store_row<C>(s.acc.data(), y, o.height, o.width, scale.data(), bias.data(), 0.0f, 255.0f, out, layout);
+      vertical_row(s.ty, row0, y, row_len, s);
+      store_row<C>(s.acc.data(), y, o.height, o.width, scale.data(), bias.data(), 0.0f, 255.0f, out, layout, s);
     }
     return;
   }
   // Jitter needs the whole picture (contrast uses its mean), so build it at [0, 1] first.
   s.picture.resize(static_cast<std::size_t>(o.height * row_len));
   for (std::int64_t y = 0; y < o.height; ++y) {
-    vertical_row(s.wy, s.ky, row0, y, row_len, s);
+    vertical_row(s.ty, row0, y, row_len, s);
     float* p = s.picture.data() + y * row_len;
     for (std::int64_t i = 0; i < row_len; ++i) p[i] = std::clamp(s.acc[static_cast<std::size_t>(i)] * (1.0f / 255.0f), 0.0f, 1.0f);
   }
   jitter<C>(s.picture.data(), o.height * o.width, a);
-  for (int c = 0; c < C; ++c) {
-    scale[c] = 1.0f / o.std[static_cast<std::size_t>(c)];
-    bias[c] = -o.mean[static_cast<std::size_t>(c)] / o.std[static_cast<std::size_t>(c)];
-  }
   for (std::int64_t y = 0; y < o.height; ++y)
-    store_row<C>(s.picture.data() + y * row_len, y, o.height, o.width, scale.data(), bias.data(), 0.0f, 1.0f, out, layout);
+    store_row<C>(s.picture.data() + y * row_len, y, o.height, o.width, scale.data(), bias.data(), 0.0f, 1.0f, out, layout, s);
 }
 
 }  // namespace detail

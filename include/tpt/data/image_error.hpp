@@ -65,9 +65,9 @@ class image_error : public input_error {
 /// caller gave, and its path as given) and what is wrong with it.
 struct image_issue {
   std::size_t index = 0;
-  std::string path;
+  std::string path{};
   image_problem problem = image_problem::corrupt;
-  std::string detail;
+  std::string detail{};
 
   friend bool operator==(const image_issue&, const image_issue&) = default;
   friend std::ostream& operator<<(std::ostream& out, const image_issue& i) {

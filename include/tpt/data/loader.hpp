@@ -232,9 +232,7 @@ class image_loader {
     auto opts = torch::TensorOptions().dtype(torch::kFloat32);
     if (pin_) opts = opts.pinned_memory(true);
     image_batch out;
-    out.images = o_.channels_last
-                     ? torch::empty({n, channels_, h, w}, opts.memory_format(torch::MemoryFormat::ChannelsLast))
-                     : torch::empty({n, channels_, h, w}, opts);
+    out.images = batch_buffer(n, h, w, opts);
     out.targets = torch::empty({n}, opts.dtype(torch::kInt64));
     out.indices.assign(order_.begin() + static_cast<std::ptrdiff_t>(begin), order_.begin() + static_cast<std::ptrdiff_t>(end));
     float* images = out.images.data_ptr<float>();
@@ -255,6 +253,24 @@ class image_loader {
   }
 
   struct stopped {};
+
+  /// A batch-sized image tensor, recycled from earlier batches once nobody holds them (no
+  /// tensor or view shares the storage). Fresh 38 MB batches would cost more in page faults and
+  /// zeroing than augmenting them. Not on CUDA: there the pinned buffer may still be read by a
+  /// non-blocking copy after the caller drops it; LibTorch's caching host allocator handles that.
+  torch::Tensor batch_buffer(std::int64_t n, std::int64_t h, std::int64_t w, const torch::TensorOptions& opts) {
+    const auto format = o_.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+    if (pin_ || n != o_.batch_size) return torch::empty({n, channels_, h, w}, opts.memory_format(format));
+    {
+      std::lock_guard lock(pool_mutex_);
+      for (auto& t : pool_)
+        if (t.storage().use_count() == 1 && t.use_count() == 1) return t;  // our reference is the only one
+    }
+    torch::Tensor t = torch::empty({n, channels_, h, w}, opts.memory_format(format));
+    std::lock_guard lock(pool_mutex_);
+    if (pool_.size() < window_ + 4) pool_.push_back(t);
+    return t;
+  }
 
   void shutdown() noexcept {
     {
@@ -287,6 +303,8 @@ class image_loader {
   bool failed_ = false;
   std::exception_ptr failure_;
   std::vector<std::thread> threads_;
+  std::mutex pool_mutex_;
+  std::vector<torch::Tensor> pool_;
 };
 
 /// Deduce image_loader<Store> from the store argument.

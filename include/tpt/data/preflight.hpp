@@ -36,7 +36,7 @@ struct preflight_options {
   /// A CSV (path,problem,detail) of every bad image, written atomically when there are any:
   /// with skip, the skipped list; with fail, the full list the message points to. Empty: with
   /// fail the message carries the full list itself; with skip the list is only returned.
-  std::filesystem::path report_file;
+  std::filesystem::path report_file{};
   std::size_t threads = 0;  ///< 0 = all hardware threads
   bool strict_jpeg = true;  ///< see decode_options::strict
   std::int64_t max_pixels = decode_options{}.max_pixels;
