@@ -13,6 +13,7 @@
 #include "tpt/report/svg.hpp"
 
 #include "tpt/data/augment.hpp"
+#include "tpt/data/augmented_dataset.hpp"
 #include "tpt/data/decode.hpp"
 #include "tpt/data/decoded_cache.hpp"
 #include "tpt/data/encode.hpp"

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "synthetic_frames.hpp"
+#include "tpt/data/augmented_dataset.hpp"
 #include "tpt/data/loader.hpp"
 #include "tpt_test_support.hpp"
 
@@ -239,4 +240,27 @@ TEST_CASE("the loader serves a decoded cache and moves batches to the requested 
   // Evaluation at the cache's own size is the identity before normalisation.
   const auto expected = (images.index({torch::tensor({8, 0, 4})}).permute({0, 3, 1, 2}).to(torch::kFloat32) / 255 - 0.5) / 0.25;
   CHECK(torch::allclose(b->images.cpu(), expected, 1e-5, 1e-5));
+}
+
+TEST_CASE("the torch::data adapter serves augmented examples to make_data_loader", "[loader]") {
+  const auto store = make_store(6);
+  const auto labels = labels_for(6);
+  auto o = small_options();
+  tpt::data::augmented_dataset dataset(store, labels, o.augment, o.seed);
+  dataset.set_epoch(o.epoch);
+  CHECK(dataset.size().value() == 6);
+  const auto example = dataset.get(4);
+  CHECK(torch::equal(example.data, tpt::data::augment(store[4], o.augment, tpt::data::augment_seed(o.seed, o.epoch, 4))));
+  CHECK(example.target.item<std::int64_t>() == labels[4]);
+  CHECK_THROWS_AS(dataset.get(6), std::out_of_range);
+
+  auto loader = torch::data::make_data_loader<torch::data::samplers::SequentialSampler>(
+      dataset.map(torch::data::transforms::Stack<>()), torch::data::DataLoaderOptions().batch_size(4));
+  std::int64_t seen = 0;
+  for (auto& batch : *loader) {
+    CHECK(batch.data.size(1) == 3);
+    CHECK(batch.data.size(2) == 16);
+    seen += batch.data.size(0);
+  }
+  CHECK(seen == 6);
 }

@@ -285,25 +285,47 @@ void store_row(const float* v, std::int64_t y, std::int64_t out_h, std::int64_t 
   }
 }
 
-/// torchvision's ColorJitter arithmetic on an HWC picture in [0, 1], clamping after each step.
+inline void clamp01(float* v, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) v[i] = v[i] < 0.0f ? 0.0f : (v[i] > 1.0f ? 1.0f : v[i]);
+}
+
+/// torchvision's ColorJitter arithmetic (brightness, contrast, saturation in the drawn order,
+/// clamping to [0, 1] after each) on a planar picture: C planes of `pixels` values. Planar, every
+/// step is a contiguous loop the compiler vectorises.
 template <int C>
-void jitter(float* px, std::int64_t pixels, const augmentation& a) {
-  auto clamp01 = [](float v) { return std::clamp(v, 0.0f, 1.0f); };
-  auto grey = [](const float* p) { return C == 3 ? 0.2989f * p[0] + 0.587f * p[1] + 0.114f * p[2] : p[0]; };
+void jitter(float* planes, float* grey, std::int64_t pixels, const augmentation& a) {
+  const std::int64_t n = pixels * C;
+  auto make_grey = [&] {
+    if constexpr (C == 3) {
+      const float* r = planes;
+      const float* g = planes + pixels;
+      const float* b = planes + 2 * pixels;
+      for (std::int64_t i = 0; i < pixels; ++i) grey[i] = 0.2989f * r[i] + 0.587f * g[i] + 0.114f * b[i];
+    } else {
+      std::copy(planes, planes + pixels, grey);
+    }
+  };
   for (int op : a.jitter_order) {
     if (op == 0 && a.brightness != 1) {
-      for (std::int64_t i = 0; i < pixels * C; ++i) px[i] = clamp01(px[i] * a.brightness);
+      const float f = a.brightness;
+      for (std::int64_t i = 0; i < n; ++i) planes[i] *= f;
+      clamp01(planes, n);
     } else if (op == 1 && a.contrast != 1) {
+      make_grey();
       double sum = 0;
-      for (std::int64_t i = 0; i < pixels; ++i) sum += grey(px + i * C);
-      const float mean = static_cast<float>(sum / static_cast<double>(pixels));
-      for (std::int64_t i = 0; i < pixels * C; ++i) px[i] = clamp01(a.contrast * px[i] + (1 - a.contrast) * mean);
+      for (std::int64_t i = 0; i < pixels; ++i) sum += grey[i];
+      const float f = a.contrast;
+      const float offset = (1 - f) * static_cast<float>(sum / static_cast<double>(pixels));
+      for (std::int64_t i = 0; i < n; ++i) planes[i] = f * planes[i] + offset;
+      clamp01(planes, n);
     } else if (op == 2 && a.saturation != 1 && C == 3) {
-      for (std::int64_t i = 0; i < pixels; ++i) {
-        float* p = px + i * C;
-        const float g = grey(p);
-        for (int c = 0; c < C; ++c) p[c] = clamp01(a.saturation * p[c] + (1 - a.saturation) * g);
+      make_grey();
+      const float f = a.saturation;
+      for (int c = 0; c < C; ++c) {
+        float* p = planes + c * pixels;
+        for (std::int64_t i = 0; i < pixels; ++i) p[i] = f * p[i] + (1 - f) * grey[i];
       }
+      clamp01(planes, n);
     }
   }
 }
@@ -348,16 +370,31 @@ void augment_impl(image_view src, const augment_options& o, const augmentation& 
     }
     return;
   }
-  // Jitter needs the whole picture (contrast uses its mean), so build it at [0, 1] first.
-  s.picture.resize(static_cast<std::size_t>(o.height * row_len));
+  // Jitter needs the whole picture (contrast uses its mean): build it planar at [0, 1] first.
+  const std::int64_t pixels = o.height * o.width;
+  s.picture.resize(static_cast<std::size_t>(pixels * (C + 1)));
+  float* planes = s.picture.data();
   for (std::int64_t y = 0; y < o.height; ++y) {
     vertical_row(s.ty, row0, y, row_len, s);
-    float* p = s.picture.data() + y * row_len;
-    for (std::int64_t i = 0; i < row_len; ++i) p[i] = std::clamp(s.acc[static_cast<std::size_t>(i)] * (1.0f / 255.0f), 0.0f, 1.0f);
+    const float* v = s.acc.data();
+    for (int c = 0; c < C; ++c) {
+      float* p = planes + c * pixels + y * o.width;
+      for (std::int64_t x = 0; x < o.width; ++x) p[x] = v[x * C + c] * (1.0f / 255.0f);
+    }
   }
-  jitter<C>(s.picture.data(), o.height * o.width, a);
-  for (std::int64_t y = 0; y < o.height; ++y)
-    store_row<C>(s.picture.data() + y * row_len, y, o.height, o.width, scale.data(), bias.data(), 0.0f, 1.0f, out, layout, s);
+  clamp01(planes, pixels * C);
+  jitter<C>(planes, planes + C * pixels, pixels, a);
+  if (layout == tensor_layout::chw) {
+    for (int c = 0; c < C; ++c) {
+      const float* p = planes + c * pixels;
+      float* q = out + c * pixels;
+      const float sc = scale[c], bi = bias[c];
+      for (std::int64_t i = 0; i < pixels; ++i) q[i] = p[i] * sc + bi;
+    }
+  } else {
+    for (std::int64_t i = 0; i < pixels; ++i)
+      for (int c = 0; c < C; ++c) out[i * C + c] = planes[c * pixels + i] * scale[c] + bias[c];
+  }
 }
 
 }  // namespace detail
