@@ -48,7 +48,7 @@ TEST_CASE("halving a checkerboard averages each 2x2 block", "[resize]") {
   CHECK(box.at(31, 31) == 150);
 }
 
-TEST_CASE("same size is a copy; a one-pixel shift by box moves the image", "[resize]") {
+TEST_CASE("same size is a copy, and a box shifted by one pixel moves the image", "[resize]") {
   const auto img = tpt::test::synthetic_frame(31, 47, 3, 2);
   CHECK(tpt::test::mean_abs_diff(resize(img, 31, 47), img) == 0.0);
   image shifted(31, 46, 3);

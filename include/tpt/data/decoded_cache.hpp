@@ -70,7 +70,7 @@ enum class cache_fingerprint {
 /// How much of an existing cache file is checked before it is reused.
 enum class cache_verification {
   structure,  ///< header checksums, exact file size, trailer, checksum table: O(1) reads
-  full,       ///< also every image's CRC-32 (reads the whole file, about 1.5 GB/s per thread)
+  full,       ///< also every image's CRC-32 (reads the whole file)
 };
 
 struct cache_options {

@@ -2,6 +2,7 @@
 // channels interleaved (HWC), 1 (grey) or 3 (RGB) channels.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>

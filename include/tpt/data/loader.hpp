@@ -113,7 +113,7 @@ class image_loader {
                                                 static_cast<std::int64_t>(n) - 1));
       occurrence_[p] = seen[static_cast<std::size_t>(i)]++;
     }
-    channels_ = n ? store_[0].channels : 1;
+    channels_ = n ? store_[0].channels : static_cast<std::int64_t>(o_.augment.mean.size());
     validate(o_.augment, channels_);
     if (o_.device.is_cuda() && !torch::cuda::is_available())
       throw config_error("device", fmt::format("{} requested, but CUDA is not available", o_.device.str()));
