@@ -33,12 +33,14 @@
 #include "tpt/data/augment.hpp"
 #include "tpt/data/loader.hpp"
 #include "tpt/freeze/freezer.hpp"
+#include "tpt/freeze/policies.hpp"
 #include "tpt/io/atomic_file.hpp"
 #include "tpt/metrics/classification_metrics.hpp"
 #include "tpt/metrics/metric.hpp"
-#include "tpt/model/concepts.hpp"
+#include "tpt/model/classifier_model.hpp"
 #include "tpt/model/resnet.hpp"
-#include "tpt/sampling/presets.hpp"
+#include "tpt/sampling/plan.hpp"
+#include "tpt/sampling/policies.hpp"
 #include "tpt/sampling/sampler.hpp"
 #include "tpt/train/callbacks.hpp"
 #include "tpt/train/device.hpp"
@@ -183,7 +185,7 @@ inline std::int64_t count_trainable(const torch::nn::Module& m) {
 /// accessors. `two_phase<>` is the paper's ROS model: ResNet-18, random oversampling by the
 /// paper's tiers, everything but the classifier frozen in phase 2, Adam 1e-3, batch 64, 10 + 7
 /// epochs, cross-entropy, and early stopping on validation macro F1.
-template <classifier_model Model = ResNet, sampler Sampler = presets::ros_sampler, class Freezer = freeze_all_but_classifier,
+template <classifier_model Model = ResNet, sampler Sampler = random_oversample, class Freezer = freeze_all_but_classifier,
           schedule Schedule = fixed_schedule, metric Metric = classification_metrics, loss Loss = cross_entropy>
   requires freezer<Freezer, Model>
 class two_phase {
@@ -406,7 +408,7 @@ class two_phase {
     else return Schedule{};
   }
 
-  static std::int64_t num_classes_of(const Model& m) { return m->classifier()->options.out_features(); }
+  static std::int64_t num_classes_of(const Model& m) { return classifier_of(m)->options.out_features(); }
 
   static double seconds_since(clock::time_point t) {
     return t == clock::time_point{} ? 0.0 : std::chrono::duration<double>(clock::now() - t).count();
