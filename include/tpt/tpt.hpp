@@ -10,4 +10,15 @@
 #include "tpt/io/atomic_file.hpp"
 #include "tpt/io/csv.hpp"
 
+#include "tpt/metrics/classification_metrics.hpp"
+#include "tpt/metrics/classification_report.hpp"
+#include "tpt/metrics/metric.hpp"
+#include "tpt/metrics/statistics.hpp"
+
+#include "tpt/report/experiment_record.hpp"
+#include "tpt/report/figures.hpp"
+#include "tpt/report/paper.hpp"
 #include "tpt/report/svg.hpp"
+#include "tpt/report/table.hpp"
+#include "tpt/report/tables.hpp"
+#include "tpt/report/write_report.hpp"
