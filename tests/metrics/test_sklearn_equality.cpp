@@ -119,6 +119,10 @@ TEST_CASE("every value equals scikit-learn's to 1e-9", "[sklearn][reference]") {
       m.update(logits.narrow(0, at, std::min<std::int64_t>(37, n - at)), targets.narrow(0, at, std::min<std::int64_t>(37, n - at)));
     const auto from_logits = m.report();
     REQUIRE(from_logits.confusion == from_labels.confusion);
+    // The tensor-operation path (what runs on a GPU) gives the same counts as the CPU loop.
+    tpt::classification_metrics ops(s.k, tpt::classification_metrics_options{.top_k = s.top_k, .method = tpt::accumulation::tensor_ops});
+    ops.update(logits, targets);
+    REQUIRE(ops.report() == from_logits);
 
     for (const auto* r : {&from_labels, &from_logits}) {
       for (std::int64_t c = 0; c < s.k; ++c) {

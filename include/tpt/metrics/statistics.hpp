@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -127,19 +128,32 @@ struct paired_counts {
   }
 };
 
-/// One test image as the bootstrap reads it: the three ids packed together, so a random draw
-/// touches one cache line instead of three.
-struct paired_sample {
-  std::int32_t truth, reference, candidate;
-};
+/// A test set as the bootstrap reads it. The statistics depend on an image only through its
+/// (truth, reference, candidate) triple, so images are reduced to the id of their triple: a
+/// resample then costs one histogram increment per image drawn, and the class counts follow from
+/// the histogram in O(distinct triples).
+struct paired_set {
+  struct triple {
+    std::int32_t truth, reference, candidate;
+    friend auto operator<=>(const triple&, const triple&) = default;
+  };
+  std::vector<triple> triples;          // the distinct triples
+  std::vector<std::uint32_t> triple_of;  // per image, in the caller's order
 
-inline void count(paired_counts& c, const paired_sample& s) {
-  ++c.support[static_cast<std::size_t>(s.truth)];
-  ++c.predicted_ref[static_cast<std::size_t>(s.reference)];
-  ++c.predicted_cand[static_cast<std::size_t>(s.candidate)];
-  c.tp_ref[static_cast<std::size_t>(s.truth)] += s.reference == s.truth;
-  c.tp_cand[static_cast<std::size_t>(s.truth)] += s.candidate == s.truth;
-}
+  /// Class counts from how often each triple was drawn.
+  void count(const std::vector<std::int64_t>& hist, paired_counts& c) const {
+    c.clear();
+    for (std::size_t u = 0; u < triples.size(); ++u) {
+      const auto w = hist[u];
+      const auto& x = triples[u];
+      c.support[static_cast<std::size_t>(x.truth)] += w;
+      c.predicted_ref[static_cast<std::size_t>(x.reference)] += w;
+      c.predicted_cand[static_cast<std::size_t>(x.candidate)] += w;
+      c.tp_ref[static_cast<std::size_t>(x.truth)] += x.reference == x.truth ? w : 0;
+      c.tp_cand[static_cast<std::size_t>(x.truth)] += x.candidate == x.truth ? w : 0;
+    }
+  }
+};
 
 enum class statistic_id { accuracy, balanced_accuracy, macro_precision, macro_recall, macro_f1, weighted_precision, weighted_f1 };
 
@@ -245,7 +259,7 @@ inline paired_bootstrap_results paired_bootstrap_each(std::span<const paired_pre
   if (num_classes < 1 || num_classes > std::numeric_limits<std::int32_t>::max())
     throw config_error("num_classes", fmt::format("must lie in [1, 2^31), got {}", num_classes));
   if (test_sets.empty()) throw metric_error("paired_bootstrap: no test sets");
-  std::vector<std::vector<detail::paired_sample>> sets(test_sets.size());
+  std::vector<detail::paired_set> sets(test_sets.size());
   for (std::size_t s = 0; s < test_sets.size(); ++s) {
     const auto& t = test_sets[s];
     if (t.targets.empty()) throw metric_error(fmt::format("paired_bootstrap: test set {} is empty", s));
@@ -254,7 +268,11 @@ inline paired_bootstrap_results paired_bootstrap_each(std::span<const paired_pre
           "paired_bootstrap: test set {}: {} reference and {} candidate predictions for {} targets; "
           "both models must be evaluated on the same images",
           s, t.reference.size(), t.candidate.size(), t.targets.size()));
-    sets[s].reserve(t.targets.size());
+    if (t.targets.size() > std::numeric_limits<std::uint32_t>::max())
+      throw metric_error(fmt::format("paired_bootstrap: test set {} holds more than 2^32 images", s));
+    std::map<detail::paired_set::triple, std::uint32_t> ids;
+    auto& set = sets[s];
+    set.triple_of.reserve(t.targets.size());
     for (std::size_t i = 0; i < t.targets.size(); ++i) {
       for (auto [v, what] : {std::pair{t.targets[i], "targets"}, std::pair{t.reference[i], "reference"},
                              std::pair{t.candidate[i], "candidate"}})
@@ -262,8 +280,12 @@ inline paired_bootstrap_results paired_bootstrap_each(std::span<const paired_pre
           throw unknown_class_error(std::to_string(v), fmt::format("paired_bootstrap: test set {} {}[{}] "
                                                                    "(classes are 0..{})",
                                                                    s, what, i, num_classes - 1));
-      sets[s].push_back({static_cast<std::int32_t>(t.targets[i]), static_cast<std::int32_t>(t.reference[i]),
-                         static_cast<std::int32_t>(t.candidate[i])});
+      const detail::paired_set::triple x{static_cast<std::int32_t>(t.targets[i]),
+                                         static_cast<std::int32_t>(t.reference[i]),
+                                         static_cast<std::int32_t>(t.candidate[i])};
+      const auto [it, fresh] = ids.emplace(x, static_cast<std::uint32_t>(set.triples.size()));
+      if (fresh) set.triples.push_back(x);
+      set.triple_of.push_back(it->second);
     }
   }
 
@@ -279,8 +301,9 @@ inline paired_bootstrap_results paired_bootstrap_each(std::span<const paired_pre
   {
     detail::paired_counts c(k);
     for (std::size_t s = 0; s < S; ++s) {
-      c.clear();
-      for (const auto& x : sets[s]) detail::count(c, x);
+      std::vector<std::int64_t> hist(sets[s].triples.size(), 0);
+      for (auto u : sets[s].triple_of) ++hist[u];
+      sets[s].count(hist, c);
       auto& r = out.per_set[s];
       r.difference = difference(c, r.reference, r.candidate);
     }
@@ -290,13 +313,16 @@ inline paired_bootstrap_results paired_bootstrap_each(std::span<const paired_pre
   std::vector<double> differences(B * S);
   at::parallel_for(0, static_cast<std::int64_t>(B), 8, [&](std::int64_t begin, std::int64_t end) {
     detail::paired_counts c(k);
+    std::vector<std::int64_t> hist;
     for (auto b = static_cast<std::size_t>(begin); b < static_cast<std::size_t>(end); ++b)
       for (std::size_t s = 0; s < S; ++s) {
         rng gen = detail::bootstrap_generator(options.seed, b, s);
-        c.clear();
         const auto& set = sets[s];
-        const std::uint64_t n = set.size();
-        for (std::uint64_t i = 0; i < n; ++i) detail::count(c, set[static_cast<std::size_t>(gen.uniform_index(n))]);
+        hist.assign(set.triples.size(), 0);
+        const std::uint64_t n = set.triple_of.size();
+        const std::uint32_t* triple_of = set.triple_of.data();
+        for (std::uint64_t i = 0; i < n; ++i) ++hist[triple_of[gen.uniform_index(n)]];
+        set.count(hist, c);
         double ref = 0, cand = 0;
         differences[b * S + s] = difference(c, ref, cand);
       }
@@ -318,11 +344,11 @@ inline paired_bootstrap_results paired_bootstrap_each(std::span<const paired_pre
       mean[b] += column[b] / double(S);
     }
     auto& r = out.per_set[s];
-    stamp(r, 1, sets[s].size());
+    stamp(r, 1, sets[s].triple_of.size());
     detail::summarise(column, options.confidence, r);
     out.pooled.reference += r.reference / double(S);
     out.pooled.candidate += r.candidate / double(S);
-    all_samples += sets[s].size();
+    all_samples += sets[s].triple_of.size();
   }
   out.pooled.difference = out.pooled.candidate - out.pooled.reference;
   stamp(out.pooled, S, all_samples);
