@@ -312,8 +312,8 @@ class classification_metrics {
     if (logits.dim() != 2 || logits.size(1) != num_classes_)
       throw metric_error(fmt::format(
           "classification_metrics::update: logits must have shape [batch, {}] (one score per "
-          "class), got {}",
-          num_classes_, logits.sizes()));
+          "class), got [{}]",
+          num_classes_, fmt::join(logits.sizes(), ", ")));
     if (!logits.is_floating_point())
       throw metric_error(fmt::format(
           "classification_metrics::update: logits must be floating point, got {}",
@@ -321,8 +321,8 @@ class classification_metrics {
     if (targets.dim() != 1 || targets.size(0) != logits.size(0))
       throw metric_error(fmt::format(
           "classification_metrics::update: targets must have shape [{}] (one class id per row of "
-          "logits), got {}",
-          logits.size(0), targets.sizes()));
+          "logits), got [{}]",
+          logits.size(0), fmt::join(targets.sizes(), ", ")));
     if (targets.is_floating_point() || targets.is_complex() || targets.scalar_type() == torch::kBool)
       throw metric_error(fmt::format(
           "classification_metrics::update: targets must be integer class ids, got {}",
