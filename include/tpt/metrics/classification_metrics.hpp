@@ -188,11 +188,12 @@ class classification_metrics {
     const T* data = scores.data_ptr<T>();
     for (std::int64_t i = 0; i < n; ++i) {
       const T* row = data + i * k;
-      // x - x is 0 for a finite x and NaN otherwise: one branch-free pass finds non-finite rows.
-      T zero = 0;
-      for (std::int64_t j = 0; j < k; ++j) zero += row[j] - row[j];
+      // x - x is 0 for a finite x and NaN otherwise: a branch-free pass the compiler vectorises
+      // finds non-finite rows.
+      unsigned nonfinite = 0;
+      for (std::int64_t j = 0; j < k; ++j) nonfinite |= (row[j] - row[j]) != 0;
       std::int64_t best = 0;
-      if (zero == 0) {
+      if (nonfinite == 0) {
         for (std::int64_t j = 1; j < k; ++j)
           if (row[j] > row[best]) best = j;  // the first maximum, as torch's argmax
       } else {
