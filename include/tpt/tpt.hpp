@@ -50,3 +50,10 @@
 #include "tpt/report/table.hpp"
 #include "tpt/report/tables.hpp"
 #include "tpt/report/write_report.hpp"
+
+#include "tpt/train/callbacks.hpp"
+#include "tpt/train/device.hpp"
+#include "tpt/train/events.hpp"
+#include "tpt/train/losses.hpp"
+#include "tpt/train/schedule.hpp"
+#include "tpt/train/two_phase.hpp"

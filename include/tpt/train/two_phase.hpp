@@ -242,7 +242,7 @@ class two_phase {
     check_split(train, "train");
     check_split(validation, "validation");
     fit_result result = resumed_result_;
-    fit_begin_event begin{options_.run_name, resume_ ? resume_->phase : 1, resume_ ? resume_->next_epoch : 0};
+    [[maybe_unused]] fit_begin_event begin{options_.run_name, resume_ ? resume_->phase : 1, resume_ ? resume_->next_epoch : 0};
     (detail::call_on_fit_begin(callbacks, begin, *this), ...);
 
     const int first_phase = resume_ ? resume_->phase : 1;
@@ -252,7 +252,7 @@ class two_phase {
     if (schedule_.epochs(2) > 0) result.phase2 = run_phase(2, train, validation, callbacks...);
     resume_.reset();
     result.seconds = seconds_since(start) + resumed_seconds_;
-    fit_end_event end{result.seconds};
+    [[maybe_unused]] fit_end_event end{result.seconds};
     (detail::call_on_fit_end(callbacks, end, *this), ...);
     return result;
   }
@@ -276,11 +276,11 @@ class two_phase {
         autocast_guard autocast(options_.device, options_.mixed_precision);
         logits = model_->forward(batch->images);
       }
-      logits = transform(logits.to(torch::kFloat32));
+      logits = torch::Tensor(transform(logits.to(torch::kFloat32)));
       out.metric.update(logits, batch->targets);
       loss_sum += torch::nn::functional::cross_entropy(logits, batch->targets,
                                                        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                      .item<double>();
+                      .template item<double>();
       const auto pred = logits.argmax(1).to(torch::kCPU);
       out.predictions.insert(out.predictions.end(), pred.data_ptr<std::int64_t>(),
                              pred.data_ptr<std::int64_t>() + pred.numel());
@@ -497,7 +497,7 @@ class two_phase {
       metric_.update(logits, targets);
       loss_sum += torch::nn::functional::cross_entropy(
                       logits, targets, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                      .item<double>();
+                      .template item<double>();
     };
     if (features.defined()) {  // fast path: the backbone's output is cached
       const auto targets = torch::tensor(validation.labels, torch::kInt64).to(options_.device);
@@ -589,7 +589,7 @@ class two_phase {
     result.fast_path = fast;
     const bool higher = higher_is_better(metric_, stop.monitor);
 
-    phase_begin_event begin{phase, epochs, first_epoch, result.examples_per_epoch, batch_size,
+    [[maybe_unused]] phase_begin_event begin{phase, epochs, first_epoch, result.examples_per_epoch, batch_size,
                             detail::count_trainable(*model_), fast};
     (detail::call_on_phase_begin(callbacks, begin, *this), ...);
 
@@ -618,10 +618,10 @@ class two_phase {
       std::optional<pending_loss> pending;
       auto settle = [&] {
         if (!pending) return;
-        const double value = pending->value.item<double>();
+        const double value = pending->value.template item<double>();
         if (!std::isfinite(value)) throw training_diverged(phase, epoch, pending->step, value);
         loss_sum += value * static_cast<double>(pending->size);
-        batch_end_event e{phase, epoch, epochs, pending->step, steps, value,
+        [[maybe_unused]] batch_end_event e{phase, epoch, epochs, pending->step, steps, value,
                           loss_sum / static_cast<double>(pending->images), pending->images, seconds_since(epoch_start)};
         (detail::call_on_batch_end(callbacks, e, *this), ...);
         pending.reset();
@@ -686,7 +686,7 @@ class two_phase {
       state_.phase_done = stopped || epoch + 1 == epochs;
 
       const double secs = seconds_since(epoch_start);
-      epoch_end_event e{phase, epoch, epochs, images ? loss_sum / static_cast<double>(images) : 0.0,
+      [[maybe_unused]] epoch_end_event e{phase, epoch, epochs, images ? loss_sum / static_cast<double>(images) : 0.0,
                         schedule_.learning_rate(phase, epoch), images, secs,
                         secs > 0 ? static_cast<double>(images) / secs : 0.0, scalars, stop.monitor, improved, stopped};
       (detail::call_on_epoch_end(callbacks, e, *this), ...);
@@ -703,7 +703,7 @@ class two_phase {
       restored = true;
     }
     result.seconds = state_.seconds + seconds_since(state_.started);
-    phase_end_event end{phase, result.epochs_run, result.best_epoch, result.best_value, stopped, restored, result.seconds};
+    [[maybe_unused]] phase_end_event end{phase, result.epochs_run, result.best_epoch, result.best_value, stopped, restored, result.seconds};
     (detail::call_on_phase_end(callbacks, end, *this), ...);
     return result;
   }
