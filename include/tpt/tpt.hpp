@@ -10,4 +10,13 @@
 #include "tpt/io/atomic_file.hpp"
 #include "tpt/io/csv.hpp"
 
+#include "tpt/data/array_dataset.hpp"
+#include "tpt/data/coco_camera_traps.hpp"
+#include "tpt/data/fashion_mnist.hpp"
+#include "tpt/data/folder_source.hpp"
+#include "tpt/data/long_tail.hpp"
+#include "tpt/data/manifest.hpp"
+#include "tpt/data/records.hpp"
+#include "tpt/data/split.hpp"
+
 #include "tpt/report/svg.hpp"
