@@ -103,7 +103,7 @@ TEST_CASE("COCO Camera Traps: season selection and the paper's filters, with cou
   CHECK(r.index.image_root == std::filesystem::path("/images"));
 }
 
-TEST_CASE("COCO Camera Traps: member order and read chunk size do not change the result", "[coco][property]") {
+TEST_CASE("COCO Camera Traps: member order, read chunk size and threads do not change the result", "[coco][property]") {
   tpt::test::scratch_dir dir;
   std::string order = "aci";
   std::sort(order.begin(), order.end());
@@ -115,8 +115,9 @@ TEST_CASE("COCO Camera Traps: member order and read chunk size do not change the
       const auto file = write_file(dir / fmt::format("o{}.json", n++), coco_json(images(), annotations(), categories, order));
       auto o = season9();
       o.read_chunk_bytes = chunk;
+      o.threads = 1 + chunk % 2;
       const auto r = read_coco_camera_traps(file, o);
-      INFO("order " << order << ", chunk " << chunk);
+      INFO("order " << order << ", chunk " << chunk << ", threads " << o.threads);
       CHECK(r.index.samples == reference.index.samples);
       CHECK(r.index.class_names == reference.index.class_names);
       CHECK(fmt::format("{}", r.report) == fmt::format("{}", reference.report));
@@ -271,6 +272,7 @@ TEST_CASE("COCO Camera Traps: structural errors say where and what was expected"
     if (c.line) CHECK(e.line() == c.line);
   }
   CHECK_THAT(read_error(dir / "absent.json").what(), Catch::Contains("no such file"));
+  CHECK_THROWS_AS(read_coco_camera_traps(dir / "s0.json", coco_camera_traps_options{.threads = 0}), tpt::config_error);
   std::filesystem::create_directories(dir / "folder.json");
   CHECK_THAT(read_error(dir / "folder.json").what(), Catch::Contains("is a folder"));
 }
@@ -283,6 +285,7 @@ TEST_CASE("COCO Camera Traps: every truncation of a file is an error, never a cr
     const auto file = write_file(dir / "t.json", text.substr(0, len));
     coco_camera_traps_options o;
     o.read_chunk_bytes = 1 + len % 97;
+    o.threads = 1 + len % 2;
     CHECK_THROWS_AS(read_coco_camera_traps(file, o), tpt::input_error);
   }
   const auto file = write_file(dir / "t.json", text.substr(0, text.size() - 1));
@@ -303,14 +306,22 @@ TEST_CASE("COCO Camera Traps: corrupted bytes give tpt errors or a valid read, n
     for (int k = 0; k < flips; ++k)
       bad[gen.uniform_index(bad.size())] = replacements[gen.uniform_index(sizeof replacements)];
     const auto file = write_file(dir / "c.json", bad);
-    coco_camera_traps_options o;
-    o.read_chunk_bytes = 1 + gen.uniform_index(300);
-    try {
-      const auto r = read_coco_camera_traps(file, o);
-      CHECK(r.index.size() > 0);
-    } catch (const tpt::error&) {
-      ++errors;
+    // The same outcome, error message included, on one thread or two.
+    std::string outcome[2];
+    for (std::size_t threads : {1, 2}) {
+      coco_camera_traps_options o;
+      o.read_chunk_bytes = 1 + gen.uniform_index(300);
+      o.threads = threads;
+      try {
+        const auto r = read_coco_camera_traps(file, o);
+        CHECK(r.index.size() > 0);
+        outcome[threads - 1] = fmt::format("{} images\n{}", r.index.size(), r.report);
+      } catch (const tpt::error& e) {
+        outcome[threads - 1] = e.what();
+        errors += threads == 1;
+      }
     }
+    CHECK(outcome[0] == outcome[1]);
   }
   CHECK(errors > 100);  // the corruptions did reach the error paths
 }

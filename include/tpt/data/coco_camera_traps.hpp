@@ -10,8 +10,6 @@
 #include <filesystem>
 #include <initializer_list>
 #include <limits>
-#include <map>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +22,7 @@
 #include <simdjson.h>
 
 #include "tpt/core/error.hpp"
+#include "tpt/data/detail/element_pipeline.hpp"
 #include "tpt/data/detail/json_stream.hpp"
 #include "tpt/data/detail/string_index.hpp"
 #include "tpt/data/records.hpp"
@@ -47,6 +46,10 @@ struct coco_camera_traps_options {
   std::optional<std::filesystem::path> skipped_list{};
   /// Bytes read from disk at a time (memory use is about this plus what the filters keep).
   std::size_t read_chunk_bytes = std::size_t{16} << 20;
+  /// 1: scan and parse on the calling thread. 2 or more: scan on the calling thread and parse
+  /// on a second one (parsing keeps file order, so more threads would not help). The result,
+  /// errors included, is the same for any value.
+  std::size_t threads = 2;
 };
 
 /// Path prefixes of Snapshot Serengeti seasons: {9} -> {"S9/"}.
@@ -137,34 +140,16 @@ class coco_reader {
   }
 
   coco_camera_traps read() {
-    stream_.begin_document();
-    while (auto key = stream_.next_key()) {
-      if (*key == "images" || *key == "annotations" || *key == "categories") {
-        bool& seen = *key == "images" ? seen_images_ : *key == "annotations" ? seen_annotations_
-                                                                             : seen_categories_;
-        if (seen) fail_at(stream_.offset(), fmt::format("the member '{}' appears twice", *key));
-        seen = true;
-        if (stream_.peek() != '[')
-          fail_at(stream_.offset(), fmt::format("'{}': expected an array", *key));
-        stream_.begin_array();
-        std::size_t n = 0;
-        while (auto e = stream_.next_element()) {
-          if (*key == "images") read_image(*e, n);
-          else if (*key == "annotations") read_annotation(*e, n);
-          else read_category(*e, n);
-          ++n;
-        }
-        if (*key == "images") images_done_ = true;
-      } else if (stream_.peek() == '[') {
-        // Other members (licenses, ...) are not needed, but must still be valid JSON.
-        stream_.begin_array();
-        std::size_t n = 0;
-        while (auto e = stream_.next_element()) validate(*e, fmt::format("{}[{}]", *key, n++));
-      } else {
-        validate(stream_.capture_value(), *key);
-      }
+    element_pipeline pipeline([this](const element_batch& batch) { handle(batch); }, options_.threads > 1);
+    try {
+      scan(pipeline);
+      pipeline.finish();
+    } catch (...) {
+      // An error of the scanner lies after every element already queued: report the handler's
+      // error instead if one of those elements has one, so the first error in the file wins.
+      pipeline.drain_and_rethrow_earlier();
+      throw;
     }
-    stream_.end_document();
     for (const auto* member : {"images", "annotations", "categories"}) {
       const bool seen = std::string_view(member) == "images"        ? seen_images_
                         : std::string_view(member) == "annotations" ? seen_annotations_
@@ -178,6 +163,51 @@ class coco_reader {
   }
 
  private:
+  enum tag : std::uint32_t { images_tag, annotations_tag, categories_tag, other_array_tag, other_value_tag, images_end_tag };
+
+  /// The scanning side: walks the top-level object and queues the elements.
+  void scan(element_pipeline& pipeline) {
+    stream_.begin_document();
+    while (auto key = stream_.next_key()) {
+      if (*key == "images" || *key == "annotations" || *key == "categories") {
+        bool& seen = *key == "images" ? seen_images_ : *key == "annotations" ? seen_annotations_
+                                                                             : seen_categories_;
+        if (seen) fail_at(stream_.offset(), fmt::format("the member '{}' appears twice", *key));
+        seen = true;
+        if (stream_.peek() != '[')
+          fail_at(stream_.offset(), fmt::format("'{}': expected an array", *key));
+        const tag t = *key == "images" ? images_tag : *key == "annotations" ? annotations_tag : categories_tag;
+        stream_.begin_array();
+        std::size_t n = 0;
+        while (auto e = stream_.next_element()) pipeline.add(t, *key, *e, n++);
+        if (t == images_tag) pipeline.mark(images_end_tag);
+      } else if (stream_.peek() == '[') {
+        // Other members (licenses, ...) are not needed, but must still be valid JSON.
+        stream_.begin_array();
+        std::size_t n = 0;
+        while (auto e = stream_.next_element()) pipeline.add(other_array_tag, *key, *e, n++);
+      } else {
+        pipeline.add(other_value_tag, *key, stream_.capture_value(), 0);
+      }
+    }
+    stream_.end_document();
+  }
+
+  /// The parsing side: one batch of elements, in file order.
+  void handle(const element_batch& batch) {
+    for (const auto& e : batch.elements) {
+      const json_slice slice = batch.slice(e);
+      switch (batch.tag) {
+        case images_tag: read_image(slice, e.index); break;
+        case annotations_tag: read_annotation(slice, e.index); break;
+        case categories_tag: read_category(slice, e.index); break;
+        case other_array_tag: validate(slice, fmt::format("{}[{}]", batch.name, e.index)); break;
+        default: validate(slice, batch.name); break;
+      }
+    }
+    if (batch.tag == images_end_tag) images_done_ = true;
+  }
+
   struct selected_image {
     std::string_view path;  // all three in the arena
     std::string_view seq_id;
@@ -579,10 +609,14 @@ class coco_reader {
 /// images no annotation refers to; images with more than one distinct category; images whose
 /// category is in options.drop_categories. The report says how many each removed. Classes are
 /// the remaining categories in id order. The members may come in any order; the file is
-/// streamed, so its size is not limited by memory or by simdjson's 4 GB. Malformed JSON, wrong
-/// types and missing fields are tpt::input_error with line, byte offset and what was expected.
+/// streamed, so its size is not limited by memory or by simdjson's 4 GB, and scanning overlaps
+/// parsing on a second thread (options.threads). Malformed JSON, wrong types and missing fields
+/// are tpt::input_error with line, byte offset and what was expected; when a file has several
+/// errors, the first in file order is reported, whatever the threads and chunk size.
 inline coco_camera_traps read_coco_camera_traps(const std::filesystem::path& file,
                                                 const coco_camera_traps_options& options = {}) {
+  if (options.threads == 0) throw config_error("threads", "must be at least 1");
+  if (options.read_chunk_bytes == 0) throw config_error("read_chunk_bytes", "must be at least 1");
   return detail::coco_reader(file, options).read();
 }
 

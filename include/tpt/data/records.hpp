@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "tpt/core/error.hpp"
+#include "tpt/data/detail/string_index.hpp"
 #include "tpt/io/atomic_file.hpp"
 #include "tpt/io/csv.hpp"
 
@@ -259,8 +260,7 @@ struct dataset_index {
         throw input_error(who, fmt::format("class name '{}' appears twice (classes {} and {})",
                                            class_names[i], it->second, i));
     }
-    std::unordered_map<std::string_view, std::size_t> seen;
-    seen.reserve(samples.size());
+    detail::string_index seen;  // positions in it are sample positions until a duplicate throws
     for (std::size_t i = 0; i < samples.size(); ++i) {
       const auto& s = samples[i];
       if (s.label < 0 || s.label >= num_classes())
@@ -269,9 +269,10 @@ struct dataset_index {
       if (auto why = path_problem(s.path)) throw input_error(who, fmt::format("sample {}: {}", i, *why));
       if (normal_relative_path(s.path) != s.path)
         throw input_error(who, fmt::format("sample {}: path '{}' is not in normal form", i, s.path));
-      if (auto [it, fresh] = seen.emplace(s.path, i); !fresh)
+      bool added = false;
+      if (const auto first = seen.insert(s.path, added); !added)
         throw input_error(who, fmt::format("path '{}' appears twice (samples {} and {})", s.path,
-                                           it->second, i));
+                                           first, i));
     }
   }
 };

@@ -21,6 +21,7 @@
 
 #include "tpt/core/error.hpp"
 #include "tpt/core/random.hpp"
+#include "tpt/data/detail/string_index.hpp"
 #include "tpt/data/manifest.hpp"
 #include "tpt/data/records.hpp"
 #include "tpt/io/csv.hpp"
@@ -138,8 +139,8 @@ inline split_assignment assign_splits(const dataset_index& index, const split_op
   std::vector<std::uint32_t> group_of(n);
   std::vector<std::vector<std::uint32_t>> members;
   {
-    std::unordered_map<std::string_view, std::uint32_t> id;
-    id.reserve(n);
+    detail::string_index id;       // group key -> position among the keyed groups
+    std::vector<std::uint32_t> group_of_key;
     for (std::size_t i = 0; i < n; ++i) {
       const auto& s = index.samples[i];
       const std::string_view key = options.group_by == split_grouping::seq_id     ? s.seq_id
@@ -149,11 +150,14 @@ inline split_assignment assign_splits(const dataset_index& index, const split_op
       if (key.empty()) {
         g = static_cast<std::uint32_t>(members.size());
         members.emplace_back();
-      } else if (auto [it, fresh] = id.emplace(key, static_cast<std::uint32_t>(members.size())); fresh) {
-        g = it->second;
-        members.emplace_back();
       } else {
-        g = it->second;
+        bool added = false;
+        const auto k = id.insert(key, added);
+        if (added) {
+          group_of_key.push_back(static_cast<std::uint32_t>(members.size()));
+          members.emplace_back();
+        }
+        g = group_of_key[k];
       }
       group_of[i] = g;
       members[g].push_back(static_cast<std::uint32_t>(i));
