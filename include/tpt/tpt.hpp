@@ -17,6 +17,14 @@
 
 #include "tpt/freeze/freezer.hpp"
 #include "tpt/freeze/policies.hpp"
+#include "tpt/data/array_dataset.hpp"
+#include "tpt/data/coco_camera_traps.hpp"
+#include "tpt/data/fashion_mnist.hpp"
+#include "tpt/data/folder_source.hpp"
+#include "tpt/data/long_tail.hpp"
+#include "tpt/data/manifest.hpp"
+#include "tpt/data/records.hpp"
+#include "tpt/data/split.hpp"
 
 #include "tpt/report/svg.hpp"
 
