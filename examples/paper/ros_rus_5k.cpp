@@ -1,0 +1,16 @@
+// ROS&RUS(5K): oversampling by the paper's tiers, then undersampling at 5,000 (both scaled), so
+// every class ends at most at the oversampling cap; phase 2 retrains the classifier alone.
+#include "paper_models.hpp"
+
+namespace tpt::examples {
+
+using ros_rus_trainer = two_phase<ResNet, composed<random_oversample, random_undersample>, freeze_all_but_classifier,
+                                  fixed_schedule, classification_metrics, loss_choice>;
+
+std::vector<experiment_record> run_ros_rus_5k(const prepared_data& d, const experiment_options& o, std::uint64_t seed,
+                                              const std::string& loss) {
+  return run_paper_model<ros_rus_trainer>(paper_model::ros_rus_5k, presets::ros_rus_5k(d.preset_scale), d, o, seed,
+                                          loss);
+}
+
+}  // namespace tpt::examples
