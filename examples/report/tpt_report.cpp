@@ -3,7 +3,7 @@
 //
 //   tpt-report --out report/ runs/*.json
 //   tpt-report --out report/ --compare baseline:1,RUS:2 --resamples 20000 runs/*.json
-//   tpt-report --out demo/ --demo          (simulated runs on the paper's 52 species)
+//   tpt-report --out demo/ --demo [--demo-seeds 3]   (simulated runs on the paper's 52 species)
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
@@ -90,13 +90,13 @@ int main(int argc, char** argv) {
       "REF:PHASE,CAND:PHASE[...] pairs to compare (repeatable; default: every model vs baseline, phase 2 vs 1)")(
       "statistic", po::value(&statistic)->default_value("macro_f1"), "bootstrapped statistic")(
       "resamples", po::value(&resamples)->default_value(10000), "paired bootstrap resamples")(
-      "confidence", po::value(&confidence)->default_value(0.95), "confidence level of the intervals")(
+      "confidence", po::value(&confidence)->default_value(0.95, "0.95"), "confidence level of the intervals")(
       "seed", po::value(&seed)->default_value(0), "bootstrap seed")(
       "counts", "heat maps of raw counts instead of row-normalised shares")(
       "absolute-f1-change", "plot F1 change in points instead of percent")(
       "no-paper", "never set the paper's figures beside ours")(
-      "demo", po::value(&demo_seeds)->implicit_value(3)->zero_tokens(),
-      "report on SIMULATED runs of the paper's five models on its 52 species (3 seeds)");
+      "demo", "report on SIMULATED runs of the paper's five models on its 52 species")(
+      "demo-seeds", po::value(&demo_seeds)->default_value(3), "seeds of the --demo runs");
   po::options_description hidden;
   hidden.add_options()("input", po::value(&inputs)->composing());
   po::options_description all;

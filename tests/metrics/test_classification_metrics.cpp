@@ -161,6 +161,9 @@ TEST_CASE("every reported scalar has a known direction", "[metrics][monitor]") {
   CHECK_FALSE(tpt::higher_is_better("val_loss"));
   CHECK_FALSE(tpt::higher_is_better("top1_error"));
   CHECK(tpt::higher_is_better("top10_accuracy"));
+  CHECK(tpt::higher_is_better("val_macro_f1"));
+  CHECK_FALSE(tpt::higher_is_better("train_loss"));
+  CHECK_THROWS_WITH(tpt::higher_is_better("val_kappa"), Contains("unknown quantity 'val_kappa'"));
   CHECK_THROWS_WITH(tpt::higher_is_better("topx_accuracy"), Contains("unknown quantity 'topx_accuracy'"));
   CHECK_THROWS_AS(tpt::higher_is_better("kappa"), tpt::config_error);
   struct kappa_metric {

@@ -26,7 +26,7 @@ namespace tpt {
 /// How classification_metrics accumulates a batch.
 enum class accumulation {
   automatic,   // host_loop for CPU tensors, tensor_ops on any other device
-  tensor_ops,  // argmax, comparisons and bincount as tensor operations on the logits' device
+  tensor_ops,  // argmax, comparisons and an accumulating index_put as tensor operations on the logits' device
   host_loop    // a plain loop over the rows of CPU logits (about 40x faster than tensor_ops on a CPU)
 };
 
@@ -263,10 +263,12 @@ class classification_metrics {
     const torch::Tensor truth = targets.to(torch::kLong);
     const torch::Tensor predicted = scores.argmax(1);
     const torch::Tensor valid = truth.ge(0).logical_and(truth.lt(k));
-    // One bincount fills the confusion matrix; targets outside [0, k) land in the extra last bin
-    // instead of corrupting a real cell.
+    // One accumulating index_put fills the confusion matrix; targets outside [0, k) land in the
+    // extra last cell instead of corrupting a real one. Not bincount: on CUDA it copies the
+    // input's minimum and maximum to the host, a synchronisation per batch. index_put with
+    // accumulate is also the variant that stays allowed under deterministic algorithms.
     const torch::Tensor cell = (truth * k + predicted).masked_fill(valid.logical_not(), k * k);
-    s.counts = s.counts + torch::bincount(cell, {}, k * k + 1);
+    s.counts = s.counts.index_put({cell}, torch::ones_like(cell), /*accumulate=*/true);
     s.bad_low = torch::minimum(s.bad_low, truth.masked_fill(valid, std::numeric_limits<std::int64_t>::max()).min());
     s.bad_high = torch::maximum(s.bad_high, truth.masked_fill(valid, std::numeric_limits<std::int64_t>::min()).max());
     // A row is non-finite when its largest magnitude is (NaN propagates through amax).

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <concepts>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -39,13 +40,10 @@ concept metric = requires(M m, const M& cm, const torch::Tensor& logits, const t
   { cm.scalars() } -> std::convertible_to<metric_scalars>;
 };
 
-/// Whether a larger value of the named quantity is better, for early stopping and model
-/// selection. Knows every name tpt's metrics report (all of them higher-is-better: accuracy,
-/// topK_accuracy, macro_/weighted_ precision, recall and f1, balanced_accuracy) and the losses a
-/// trainer logs ("loss", "*_loss", "*_error": lower is better). Any other name throws
-/// tpt::config_error rather than guessing: monitoring in the wrong direction would silently keep
-/// the worst model.
-inline bool higher_is_better(std::string_view name) {
+namespace detail {
+inline std::optional<bool> known_direction(std::string_view name) {
+  for (std::string_view prefix : {"val_", "validation_", "train_", "test_"})
+    if (name.size() > prefix.size() && name.substr(0, prefix.size()) == prefix) name.remove_prefix(prefix.size());
   auto ends_with = [&](std::string_view suffix) {
     return name.size() >= suffix.size() && name.substr(name.size() - suffix.size()) == suffix;
   };
@@ -57,16 +55,29 @@ inline bool higher_is_better(std::string_view name) {
   // topK_accuracy for any K >= 1.
   if (name.size() > 12 && name.substr(0, 3) == "top" && ends_with("_accuracy")) {
     const auto digits = name.substr(3, name.size() - 3 - 9);
-    if (!digits.empty() && std::all_of(digits.begin(), digits.end(),
-                                       [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+    if (std::all_of(digits.begin(), digits.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
       return true;
   }
   if (name == "loss" || ends_with("_loss") || name == "error" || ends_with("_error")) return false;
+  return std::nullopt;
+}
+}  // namespace detail
+
+/// Whether a larger value of the named quantity is better, for early stopping and model
+/// selection. Knows every name tpt's metrics report (all of them higher-is-better: accuracy,
+/// topK_accuracy, macro_/weighted_ precision, recall and f1, balanced_accuracy) and the losses a
+/// trainer logs ("loss", "*_loss", "*_error": lower is better), with or without a split prefix
+/// ("val_", "validation_", "train_", "test_": "val_macro_f1" is higher-is-better). Any other name
+/// throws tpt::config_error rather than guessing: monitoring in the wrong direction would silently
+/// keep the worst model.
+inline bool higher_is_better(std::string_view name) {
+  if (const auto known = detail::known_direction(name)) return *known;
   throw config_error("monitor",
                      fmt::format("unknown quantity '{}': cannot tell whether higher is better (known: "
                                  "accuracy, topK_accuracy, macro_/weighted_ precision, recall, f1, "
-                                 "balanced_accuracy; loss, *_loss, *_error); a custom metric can "
-                                 "say so with a member higher_is_better(name)",
+                                 "balanced_accuracy; loss, *_loss, *_error; optionally prefixed val_, "
+                                 "train_, test_); a custom metric can say so with a member "
+                                 "higher_is_better(name)",
                                  name));
 }
 

@@ -2,6 +2,7 @@
 // tables and SVG figures in one folder, plus the comparison table as text for the screen.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
