@@ -10,6 +10,7 @@ find_package(fmt REQUIRED)              # formatting of logs, reports, error mes
 find_package(range-v3 REQUIRED)         # views over labels, plans and reports
 find_package(libjpeg-turbo REQUIRED)    # JPEG decode with DCT scaling (turbojpeg API)
 find_package(PNG REQUIRED)              # PNG decode
+find_package(ZLIB REQUIRED)             # CRC-32 checksums of the decoded image cache
 find_package(simdjson REQUIRED)         # GB/s parsing of COCO Camera Traps metadata
 find_package(nlohmann_json REQUIRED)    # small JSON documents: reports, checkpoints, MegaDetector
 find_package(fccp REQUIRED)             # CSV manifests and label files
@@ -30,6 +31,7 @@ set(TPT_DEPENDENCY_TARGETS
   range-v3::range-v3
   libjpeg-turbo::turbojpeg
   PNG::PNG
+  ZLIB::ZLIB
   simdjson::simdjson
   nlohmann_json::nlohmann_json
   Threads::Threads)

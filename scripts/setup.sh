@@ -16,6 +16,7 @@ packages=(
   libboost-program-options-dev    # command-line options of the example programs
   catch2                          # unit tests
   libturbojpeg0-dev libpng-dev    # image decoding
+  zlib1g-dev                      # CRC-32 checksums of the decoded image cache
   libsimdjson-dev                 # COCO Camera Traps metadata at GB/s
   nlohmann-json3-dev              # small JSON documents (reports, checkpoints, MegaDetector)
   libfccp-dev                     # CSV manifests

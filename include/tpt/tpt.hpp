@@ -19,3 +19,14 @@
 #include "tpt/freeze/policies.hpp"
 
 #include "tpt/report/svg.hpp"
+
+#include "tpt/data/augment.hpp"
+#include "tpt/data/augmented_dataset.hpp"
+#include "tpt/data/decode.hpp"
+#include "tpt/data/decoded_cache.hpp"
+#include "tpt/data/encode.hpp"
+#include "tpt/data/image.hpp"
+#include "tpt/data/image_error.hpp"
+#include "tpt/data/loader.hpp"
+#include "tpt/data/preflight.hpp"
+#include "tpt/data/resize.hpp"

@@ -1,0 +1,391 @@
+// Decoding JPEG (libjpeg-turbo's TurboJPEG API, with DCT-domain downscaling) and PNG (libpng's
+// simplified API) into 8-bit grey or RGB images; every failure is an image_error that names the
+// file and says what is wrong with it.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <png.h>
+#include <turbojpeg.h>
+
+#include "tpt/core/error.hpp"
+#include "tpt/data/image.hpp"
+#include "tpt/data/image_error.hpp"
+
+namespace tpt::data {
+
+enum class image_format { jpeg, png, unknown };
+
+[[nodiscard]] constexpr std::string_view to_string(image_format f) noexcept {
+  switch (f) {
+    case image_format::jpeg: return "JPEG";
+    case image_format::png: return "PNG";
+    case image_format::unknown: return "unknown";
+  }
+  return "unknown";
+}
+
+/// The format from the file's signature, never from its name: a PNG saved as .jpg decodes as the
+/// PNG it is (as Pillow does).
+[[nodiscard]] inline image_format detect_format(std::span<const std::uint8_t> bytes) noexcept {
+  static constexpr std::array<std::uint8_t, 8> png_sig{0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF)
+    return image_format::jpeg;
+  if (bytes.size() >= 8 && std::equal(png_sig.begin(), png_sig.end(), bytes.begin()))
+    return image_format::png;
+  return image_format::unknown;
+}
+
+/// What a file with an unknown signature looks like, for the error message.
+[[nodiscard]] inline std::string describe_signature(std::span<const std::uint8_t> bytes) {
+  auto starts = [&](std::string_view sig, std::size_t at = 0) {
+    return bytes.size() >= at + sig.size() &&
+           std::equal(sig.begin(), sig.end(), bytes.begin() + static_cast<std::ptrdiff_t>(at),
+                      [](char a, std::uint8_t b) { return static_cast<std::uint8_t>(a) == b; });
+  };
+  if (starts("GIF8")) return "a GIF image; convert it to JPEG or PNG";
+  if (starts("BM")) return "a BMP image; convert it to JPEG or PNG";
+  if (starts("RIFF") && starts("WEBP", 8)) return "a WebP image; convert it to JPEG or PNG";
+  if (starts("II*") || starts("MM")) return "a TIFF image; convert it to JPEG or PNG";
+  if (starts("ftyp", 4)) return "an HEIF/AVIF/MP4 file; convert it to JPEG or PNG";
+  if (bytes.size() >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8)
+    return "a JPEG start-of-image marker without a following marker: not a usable JPEG";
+  std::string hex;
+  for (std::size_t i = 0; i < std::min<std::size_t>(bytes.size(), 8); ++i)
+    hex += fmt::format("{}{:02x}", i ? " " : "", bytes[i]);
+  return fmt::format("not a JPEG or PNG file (starts with bytes {})", hex);
+}
+
+/// Header facts, read without decoding the pixels.
+struct image_info {
+  image_format format = image_format::unknown;
+  std::int64_t width = 0;
+  std::int64_t height = 0;
+  std::int64_t channels = 0;  ///< as stored: 1 grey, 2 grey+alpha, 3 colour, 4 colour+alpha/CMYK
+};
+
+/// How to decode. Pillow's limit on pixels guards against decompression bombs by default.
+struct decode_options {
+  /// Channels of the result: 1 (grey, ITU-R 601 luma as Pillow's "L") or 3 (RGB).
+  std::int64_t channels = 3;
+  /// Smallest size the decoded image may have. A JPEG is decoded at the smallest DCT scale
+  /// (1/2, 1/4 or 1/8) that keeps both sides at or above it, which skips most of the inverse
+  /// DCT and colour conversion for large frames; 0 decodes at full size. PNG is always full size.
+  std::int64_t min_width = 0;
+  std::int64_t min_height = 0;
+  /// Images whose header claims more pixels than this are refused before any allocation.
+  std::int64_t max_pixels = 178'956'970;
+  /// Treat every libjpeg warning (corrupt data, extraneous bytes) as an error. When false, only
+  /// a premature end of data fails; other warnings are tolerated as Pillow tolerates them.
+  bool strict = true;
+};
+
+/// The denominator (1, 2, 4 or 8) of the smallest power-of-two DCT scale at which a width x
+/// height JPEG still covers min_width x min_height. Only powers of two: they have libjpeg-turbo's
+/// fast (SIMD) reduced inverse DCTs, and the antialiased resize afterwards does the rest.
+[[nodiscard]] constexpr int jpeg_scale_denominator(std::int64_t width, std::int64_t height,
+                                                   std::int64_t min_width,
+                                                   std::int64_t min_height) noexcept {
+  int best = 1;
+  for (int d : {2, 4, 8}) {
+    const std::int64_t w = (width + d - 1) / d;  // TJSCALED rounds up
+    const std::int64_t h = (height + d - 1) / d;
+    if (w >= min_width && h >= min_height) best = d;
+  }
+  return best;
+}
+
+namespace detail {
+
+/// One TurboJPEG decompressor per thread: handles are not thread-safe, and creating one per image
+/// costs more than decoding a thumbnail. After a failed call a handle can keep state from the bad
+/// file (libjpeg-turbo 2.1 then misreads the next good one), so a failure replaces it.
+struct jpeg_decompressor_slot {
+  tjhandle handle = tjInitDecompress();
+  jpeg_decompressor_slot() = default;
+  jpeg_decompressor_slot(const jpeg_decompressor_slot&) = delete;
+  jpeg_decompressor_slot& operator=(const jpeg_decompressor_slot&) = delete;
+  ~jpeg_decompressor_slot() {
+    if (handle) tjDestroy(handle);
+  }
+  void renew() {
+    if (handle) tjDestroy(handle);
+    handle = tjInitDecompress();
+  }
+};
+
+inline jpeg_decompressor_slot& thread_jpeg_slot() {
+  thread_local jpeg_decompressor_slot slot;
+  return slot;
+}
+
+inline tjhandle thread_jpeg_decompressor() {
+  tjhandle h = thread_jpeg_slot().handle;
+  if (!h) {
+    thread_jpeg_slot().renew();
+    h = thread_jpeg_slot().handle;
+  }
+  if (!h) throw error("TurboJPEG: cannot create a decompressor (out of memory?)");
+  return h;
+}
+
+/// The error message of the thread's decompressor, which is then replaced by a fresh one.
+inline std::string take_jpeg_error() {
+  std::string message = tjGetErrorStr2(thread_jpeg_slot().handle);
+  thread_jpeg_slot().renew();
+  return message;
+}
+
+inline bool ends_with_eoi(std::span<const std::uint8_t> bytes) noexcept {
+  // Allow a little trailing padding after EOI, which some writers add.
+  const std::size_t n = bytes.size();
+  for (std::size_t back = 2; back <= std::min<std::size_t>(n, 64); ++back)
+    if (bytes[n - back] == 0xFF && bytes[n - back + 1] == 0xD9) return true;
+  return false;
+}
+
+[[noreturn]] inline void throw_jpeg_error(const std::filesystem::path& name,
+                                          std::span<const std::uint8_t> bytes,
+                                          std::string_view message) {
+  const auto contains = [&](std::string_view s) { return message.find(s) != std::string_view::npos; };
+  if (contains("Unsupported JPEG process") || contains("Unsupported color conversion") ||
+      contains("Unsupported color space"))
+    throw image_error(name, image_problem::unsupported, fmt::format("JPEG variant not supported ({})", message));
+  if (contains("Premature end") || !ends_with_eoi(bytes))
+    throw image_error(name, image_problem::truncated,
+                      fmt::format("JPEG data ends before the image is complete ({})", message));
+  throw image_error(name, image_problem::corrupt, fmt::format("damaged JPEG data ({})", message));
+}
+
+inline void check_pixels(const std::filesystem::path& name, std::int64_t width, std::int64_t height,
+                         std::int64_t max_pixels, std::string_view format) {
+  if (width <= 0 || height <= 0)
+    throw image_error(name, image_problem::corrupt,
+                      fmt::format("{} header gives an empty size {} x {}", format, width, height));
+  if (width > max_pixels / height)
+    throw image_error(name, image_problem::too_large,
+                      fmt::format("{} header claims {} x {} = {} pixels, more than the limit of {} "
+                                  "(decode_options::max_pixels)",
+                                  format, width, height, width * height, max_pixels));
+}
+
+inline image_info jpeg_info(std::span<const std::uint8_t> bytes, const std::filesystem::path& name) {
+  tjhandle tj = thread_jpeg_decompressor();
+  int w = 0, h = 0, subsamp = 0, colorspace = 0;
+  if (tjDecompressHeader3(tj, bytes.data(), static_cast<unsigned long>(bytes.size()), &w, &h,
+                          &subsamp, &colorspace) != 0)
+    throw_jpeg_error(name, bytes, take_jpeg_error());
+  const std::int64_t channels = colorspace == TJCS_GRAY                             ? 1
+                                : (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) ? 4
+                                                                                      : 3;
+  return {image_format::jpeg, w, h, channels};
+}
+
+inline image decode_jpeg(std::span<const std::uint8_t> bytes, const std::filesystem::path& name,
+                         const decode_options& opt) {
+  const image_info info = jpeg_info(bytes, name);
+  check_pixels(name, info.width, info.height, opt.max_pixels, "JPEG");
+  if (info.channels == 4)
+    throw image_error(name, image_problem::unsupported,
+                      "CMYK/YCCK JPEG (a print-oriented colour space); convert it to RGB");
+  const int d = (opt.min_width > 0 || opt.min_height > 0)
+                    ? jpeg_scale_denominator(info.width, info.height, opt.min_width, opt.min_height)
+                    : 1;
+  const std::int64_t w = (info.width + d - 1) / d;
+  const std::int64_t h = (info.height + d - 1) / d;
+  // Decode straight into the requested channel count: libjpeg's own YCbCr->RGB or Y-only output
+  // is faster than converting afterwards, and its Y equals ITU-R 601 luma.
+  image out(h, w, opt.channels);
+  const int pixel_format = opt.channels == 1 ? TJPF_GRAY : TJPF_RGB;
+  int flags = opt.strict ? TJFLAG_STOPONWARNING : 0;
+#ifdef TJFLAG_LIMITSCANS
+  flags |= TJFLAG_LIMITSCANS;  // a progressive JPEG with thousands of scans would take minutes
+#endif
+  tjhandle tj = thread_jpeg_decompressor();
+  if (tjDecompress2(tj, bytes.data(), static_cast<unsigned long>(bytes.size()), out.data(),
+                    static_cast<int>(w), 0, static_cast<int>(h), pixel_format, flags) != 0) {
+    const bool only_warning = tjGetErrorCode(tj) == TJERR_WARNING;
+    const std::string message = take_jpeg_error();
+    if (opt.strict || !only_warning || message.find("Premature end") != std::string::npos)
+      throw_jpeg_error(name, bytes, message);
+  }
+  return out;
+}
+
+/// libpng's simplified API reports errors through image.message and never longjmps into our
+/// frames, which keeps C++ destructors safe.
+struct png_reader {
+  png_image img{};
+  png_reader(std::span<const std::uint8_t> bytes, const std::filesystem::path& name) {
+    img.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(&img, bytes.data(), bytes.size()))
+      fail(name, "header");
+  }
+  png_reader(const png_reader&) = delete;
+  png_reader& operator=(const png_reader&) = delete;
+  ~png_reader() { png_image_free(&img); }
+
+  [[noreturn]] void fail(const std::filesystem::path& name, std::string_view stage) const {
+    const std::string_view m = img.message;
+    const auto contains = [&](std::string_view s) { return m.find(s) != std::string_view::npos; };
+    if (contains("end of data") || contains("Not enough image data") || contains("Read Error") ||
+        contains("truncated") || contains("unexpected end"))
+      throw image_error(name, image_problem::truncated,
+                        fmt::format("PNG data ends before the image is complete ({}: {})", stage, m));
+    throw image_error(name, image_problem::corrupt, fmt::format("damaged PNG data ({}: {})", stage, m));
+  }
+};
+
+/// The size IHDR claims, read directly: libpng refuses sizes over its own limits as "invalid",
+/// which would hide that the file is a decompression bomb rather than damaged.
+inline void check_png_claimed_size(std::span<const std::uint8_t> bytes, const std::filesystem::path& name,
+                                   std::int64_t max_pixels) {
+  if (bytes.size() < 24 || !std::equal(bytes.begin() + 12, bytes.begin() + 16, "IHDR")) return;
+  auto be32 = [&](std::size_t at) {
+    return (std::int64_t{bytes[at]} << 24) | (std::int64_t{bytes[at + 1]} << 16) | (std::int64_t{bytes[at + 2]} << 8) |
+           std::int64_t{bytes[at + 3]};
+  };
+  const std::int64_t w = be32(16), h = be32(20);
+  if (w > 0 && h > 0) check_pixels(name, w, h, max_pixels, "PNG");
+}
+
+inline image_info png_info(std::span<const std::uint8_t> bytes, const std::filesystem::path& name) {
+  png_reader r(bytes, name);
+  const bool colour = (r.img.format & PNG_FORMAT_FLAG_COLOR) != 0;
+  const bool alpha = (r.img.format & PNG_FORMAT_FLAG_ALPHA) != 0;
+  return {image_format::png, static_cast<std::int64_t>(r.img.width),
+          static_cast<std::int64_t>(r.img.height), (colour ? 3 : 1) + (alpha ? 1 : 0)};
+}
+
+inline image decode_png(std::span<const std::uint8_t> bytes, const std::filesystem::path& name,
+                        const decode_options& opt) {
+  check_png_claimed_size(bytes, name, opt.max_pixels);
+  png_reader r(bytes, name);
+  const auto w = static_cast<std::int64_t>(r.img.width);
+  const auto h = static_cast<std::int64_t>(r.img.height);
+  check_pixels(name, w, h, opt.max_pixels, "PNG");
+  const bool colour = (r.img.format & PNG_FORMAT_FLAG_COLOR) != 0;
+  const bool alpha = (r.img.format & PNG_FORMAT_FLAG_ALPHA) != 0;
+  const bool sixteen = (r.img.format & PNG_FORMAT_FLAG_LINEAR) != 0;
+  const std::int64_t stored = (colour ? 3 : 1) + (alpha ? 1 : 0);
+  if (sixteen && !alpha) {
+    // 16-bit samples: read them unchanged (linear to linear is no conversion) and keep the high
+    // byte, as Pillow does; libpng's 8-bit output would apply an sRGB curve instead.
+    r.img.format = colour ? PNG_FORMAT_LINEAR_RGB : PNG_FORMAT_LINEAR_Y;
+    std::vector<std::uint16_t> wide(static_cast<std::size_t>(w * h * stored));
+    if (!png_image_finish_read(&r.img, nullptr, wide.data(), 0, nullptr)) r.fail(name, "pixels");
+    image raw(h, w, stored);
+    for (std::size_t i = 0; i < wide.size(); ++i) raw.data()[i] = static_cast<std::uint8_t>(wide[i] >> 8);
+    return stored == opt.channels ? raw : convert_channels(raw, opt.channels);
+  }
+  // Alpha is dropped, not composited, as Pillow's convert("RGB") does.
+  r.img.format = colour ? (alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB)
+                        : (alpha ? PNG_FORMAT_GA : PNG_FORMAT_GRAY);
+  image raw(h, w, stored);
+  if (!png_image_finish_read(&r.img, nullptr, raw.data(), 0, nullptr)) r.fail(name, "pixels");
+  return stored == opt.channels ? raw : convert_channels(raw, opt.channels);
+}
+
+}  // namespace detail
+
+/// Read a whole file. Missing, unreadable (permissions, a folder, an I/O error) and empty files
+/// are image_errors naming the file.
+[[nodiscard]] inline std::vector<std::uint8_t> read_image_bytes(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    if (e == ENOENT || e == ENOTDIR)
+      throw image_error(file, image_problem::missing, "no such file");
+    throw image_error(file, image_problem::unreadable,
+                      fmt::format("cannot open: {}", std::generic_category().message(e)));
+  }
+  struct closer {
+    int fd;
+    ~closer() { ::close(fd); }
+  } close_on_exit{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    throw image_error(file, image_problem::unreadable,
+                      fmt::format("cannot stat: {}", std::generic_category().message(errno)));
+  if (S_ISDIR(st.st_mode)) throw image_error(file, image_problem::unreadable, "is a folder, not a file");
+  if (!S_ISREG(st.st_mode)) throw image_error(file, image_problem::unreadable, "is not a regular file");
+  if (st.st_size == 0) throw image_error(file, image_problem::empty, "the file has 0 bytes");
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw image_error(file, image_problem::unreadable,
+                        fmt::format("read failed: {}", std::generic_category().message(errno)));
+    }
+    if (n == 0) break;  // the file shrank while we read it
+    got += static_cast<std::size_t>(n);
+  }
+  bytes.resize(got);
+  if (bytes.empty()) throw image_error(file, image_problem::empty, "the file has 0 bytes");
+  return bytes;
+}
+
+/// Header facts of an encoded image; `name` is used in error messages only.
+[[nodiscard]] inline image_info read_image_info(std::span<const std::uint8_t> bytes,
+                                                const std::filesystem::path& name) {
+  if (bytes.empty()) throw image_error(name, image_problem::empty, "the file has 0 bytes");
+  switch (detect_format(bytes)) {
+    case image_format::jpeg: return detail::jpeg_info(bytes, name);
+    case image_format::png: return detail::png_info(bytes, name);
+    case image_format::unknown: break;
+  }
+  throw image_error(name, image_problem::unsupported, describe_signature(bytes));
+}
+
+/// Decode an encoded JPEG or PNG held in memory; `name` is used in error messages only.
+[[nodiscard]] inline image decode_image(std::span<const std::uint8_t> bytes,
+                                        const std::filesystem::path& name,
+                                        const decode_options& options = {}) {
+  if (options.channels != 1 && options.channels != 3)
+    throw config_error("channels", fmt::format("must be 1 (grey) or 3 (RGB), got {}", options.channels));
+  if (options.max_pixels <= 0)
+    throw config_error("max_pixels", fmt::format("must be positive, got {}", options.max_pixels));
+  if (bytes.empty()) throw image_error(name, image_problem::empty, "the file has 0 bytes");
+  switch (detect_format(bytes)) {
+    case image_format::jpeg: return detail::decode_jpeg(bytes, name, options);
+    case image_format::png: return detail::decode_png(bytes, name, options);
+    case image_format::unknown: break;
+  }
+  throw image_error(name, image_problem::unsupported, describe_signature(bytes));
+}
+
+/// Read and decode an image file.
+[[nodiscard]] inline image decode_image_file(const std::filesystem::path& file,
+                                             const decode_options& options = {}) {
+  const std::vector<std::uint8_t> bytes = read_image_bytes(file);
+  return decode_image(bytes, file, options);
+}
+
+}  // namespace tpt::data
+
+template <>
+struct fmt::formatter<tpt::data::image_format> : fmt::formatter<std::string_view> {
+  template <class FormatContext>
+  auto format(tpt::data::image_format f, FormatContext& ctx) const {
+    return fmt::formatter<std::string_view>::format(tpt::data::to_string(f), ctx);
+  }
+};

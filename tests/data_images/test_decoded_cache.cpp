@@ -1,0 +1,273 @@
+// tpt/data/decoded_cache.hpp: round trip, reuse, invalidation (changed file, changed settings,
+// damaged or truncated cache file), independence from the thread count, in-memory sources.
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "fixtures.hpp"
+#include "tpt/data/decode.hpp"
+#include "tpt/data/decoded_cache.hpp"
+#include "tpt/data/resize.hpp"
+#include "tpt_test_support.hpp"
+
+using tpt::data::cache_settings;
+using tpt::data::decoded_cache;
+
+namespace {
+
+struct image_folder {
+  tpt::test::scratch_dir dir{"tpt-cache"};
+  std::vector<std::string> paths;
+
+  explicit image_folder(int n) {
+    for (int i = 0; i < n; ++i) {
+      const bool png = i % 3 == 2;
+      const std::string rel = fmt::format("cam{}/img{:03}.{}", i % 2, i, png ? "png" : "jpg");
+      // Different shapes, grey and colour, JPEG and PNG, one large enough for DCT scaling.
+      const std::int64_t h = i == 0 ? 600 : 40 + 7 * i, w = i == 0 ? 800 : 50 + 5 * i;
+      const std::int64_t c = i % 4 == 3 ? 1 : 3;
+      tpt::test::write_bytes(dir / rel, png ? tpt::test::png_fixture(h, w, c, 100 + i) : tpt::test::jpeg_fixture(h, w, c, 100 + i));
+      paths.push_back(rel);
+    }
+  }
+  [[nodiscard]] std::filesystem::path root() const { return dir.path() / ""; }
+};
+
+bool same_pixels(const decoded_cache& a, const decoded_cache& b) {
+  if (a.size() != b.size() || a.image_bytes() != b.image_bytes()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (!std::equal(a[i].pixels, a[i].pixels + a.image_bytes(), b[i].pixels)) return false;
+  return true;
+}
+
+void overwrite(const std::filesystem::path& file, std::uint64_t at, std::uint8_t value) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(at));
+  f.put(static_cast<char>(value));
+}
+
+}  // namespace
+
+TEST_CASE("cache round trip: each slot is the decoded, resized image", "[cache]") {
+  image_folder folder(7);
+  const auto cache_file = folder.dir / "cache/images.tptc";
+  const cache_settings settings{.height = 32, .width = 48, .channels = 3};
+  const auto cache = decoded_cache::open_or_build(cache_file, folder.root(), folder.paths, settings, {.threads = 2});
+  CHECK(cache.rebuilt());
+  CHECK(cache.rebuild_reason() == "no cache file yet");
+  REQUIRE(cache.size() == 7);
+  CHECK(cache.height() == 32);
+  CHECK(cache.width() == 48);
+  CHECK(cache.channels() == 3);
+  for (std::size_t i = 0; i < cache.size(); ++i) {
+    // Reference: full decode, then the same resize. DCT scaling (image 0) differs slightly.
+    const auto full = tpt::data::decode_image_file(folder.root() / folder.paths[i], {.channels = 3});
+    const auto expected = tpt::data::resize(full, 32, 48);
+    const double diff = tpt::test::mean_abs_diff(cache[i], expected);
+    INFO("image " << i << " " << folder.paths[i]);
+    if (i == 0) {
+      CHECK(diff < 2.0);
+    } else {
+      CHECK(diff == 0.0);
+    }
+  }
+  const auto t = cache.tensor();
+  CHECK(t.sizes() == torch::IntArrayRef({7, 32, 48, 3}));
+  CHECK(t[3][5][7][1].item<int>() == cache[3].at(5, 7, 1));
+  CHECK_THROWS_AS(cache.at(7), std::out_of_range);
+  // No temporary files are left beside the cache.
+  int files = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(cache_file.parent_path())) ++files;
+  CHECK(files == 1);
+}
+
+TEST_CASE("cache is reused while inputs and settings are unchanged", "[cache]") {
+  image_folder folder(4);
+  const auto cache_file = folder.dir / "c.tptc";
+  const cache_settings settings{.height = 16, .width = 16};
+  const auto first = decoded_cache::open_or_build(cache_file, folder.root(), folder.paths, settings);
+  const auto second = decoded_cache::open_or_build(cache_file, folder.root(), folder.paths, settings);
+  CHECK_FALSE(second.rebuilt());
+  CHECK(second.rebuild_reason().empty());
+  CHECK(same_pixels(first, second));
+  const auto full = decoded_cache::open_or_build(cache_file, folder.root(), folder.paths, settings,
+                                                 {.verification = tpt::data::cache_verification::full});
+  CHECK_FALSE(full.rebuilt());
+  const auto opened = decoded_cache::open(cache_file);
+  CHECK(opened.size() == 4);
+  CHECK(same_pixels(first, opened));
+}
+
+TEST_CASE("cache is rebuilt when a file, the list or a setting changes", "[cache]") {
+  image_folder folder(4);
+  const auto cache_file = folder.dir / "c.tptc";
+  const cache_settings settings{.height = 16, .width = 16};
+  (void)decoded_cache::open_or_build(cache_file, folder.root(), folder.paths, settings);
+
+  SECTION("a changed file") {
+    tpt::test::write_bytes(folder.root() / folder.paths[1], tpt::test::jpeg_fixture(30, 30, 3, 999));
+    const auto c = decoded_cache::open_or_build(cache_file, folder.root(), folder.paths, settings);
+    CHECK(c.rebuilt());
+    CHECK_THAT(c.rebuild_reason(), Catch::Contains(folder.paths[1]));
+  }
+  SECTION("a changed file with the same size and time: only the content fingerprint notices") {
+    const tpt::data::cache_options content{.fingerprint = tpt::data::cache_fingerprint::content};
+    const auto content_file = folder.dir / "content.tptc";
+    (void)decoded_cache::open_or_build(content_file, folder.root(), folder.paths, settings, content);
+    const auto file = folder.root() / folder.paths[1];
+    const auto when = std::filesystem::last_write_time(file);
+    auto bytes = tpt::test::read_bytes(file);
+    REQUIRE(bytes[6] == 'J');  // JFIF APP0: change the pixel density, which decoding ignores
+    bytes[15] ^= 0x01;
+    tpt::test::write_bytes(file, bytes);
+    std::filesystem::last_write_time(file, when);
+    CHECK_FALSE(decoded_cache::open_or_build(cache_file, folder.root(), folder.paths, settings).rebuilt());
+    const auto c = decoded_cache::open_or_build(content_file, folder.root(), folder.paths, settings, content);
+    CHECK(c.rebuilt());
+    CHECK_THAT(c.rebuild_reason(), Catch::Contains(folder.paths[1]) && Catch::Contains("content"));
+  }
+  SECTION("a different list") {
+    auto fewer = folder.paths;
+    fewer.pop_back();
+    const auto c = decoded_cache::open_or_build(cache_file, folder.root(), fewer, settings);
+    CHECK(c.rebuilt());
+    CHECK(c.size() == 3);
+    CHECK_THAT(c.rebuild_reason(), Catch::Contains("image list"));
+  }
+  SECTION("each setting") {
+    std::vector<cache_settings> changed(6, settings);
+    changed[0].height = 20;
+    changed[1].width = 20;
+    changed[2].channels = 1;
+    changed[3].policy = tpt::data::resize_policy::center_crop;
+    changed[4].filter = tpt::data::resize_filter::box;
+    changed[5].dct_scaling = false;
+    for (const auto& s : changed) {
+      (void)decoded_cache::open_or_build(cache_file, folder.root(), folder.paths, settings);
+      const auto c = decoded_cache::open_or_build(cache_file, folder.root(), folder.paths, s);
+      CHECK(c.rebuilt());
+      CHECK_THAT(c.rebuild_reason(), Catch::Contains("setting"));
+      CHECK(c.height() == s.height);
+      CHECK(c.channels() == s.channels);
+    }
+  }
+}
+
+TEST_CASE("a truncated or damaged cache file is detected and rebuilt, never read", "[cache][errors]") {
+  image_folder folder(5);
+  const auto cache_file = folder.dir / "c.tptc";
+  const cache_settings settings{.height = 16, .width = 24};
+  const auto good = decoded_cache::open_or_build(cache_file, folder.root(), folder.paths, settings);
+  std::vector<std::vector<std::uint8_t>> expected;
+  for (std::size_t i = 0; i < good.size(); ++i) expected.emplace_back(good[i].pixels, good[i].pixels + good.image_bytes());
+  const auto size = std::filesystem::file_size(cache_file);
+  const std::uint64_t last_image = size - 16 - 4 * 5 - good.image_bytes();
+
+  auto check_rebuilt = [&](const std::string& why, tpt::data::cache_verification v = tpt::data::cache_verification::structure) {
+    const auto c = decoded_cache::open_or_build(cache_file, folder.root(), folder.paths, settings, {.verification = v});
+    CHECK(c.rebuilt());
+    CHECK_THAT(c.rebuild_reason(), Catch::Contains(why));
+    for (std::size_t i = 0; i < c.size(); ++i) CHECK(std::equal(expected[i].begin(), expected[i].end(), c[i].pixels));
+  };
+  SECTION("truncated in the images") {
+    std::filesystem::resize_file(cache_file, size - 100);
+    check_rebuilt("truncated");
+  }
+  SECTION("truncated to a few bytes") {
+    std::filesystem::resize_file(cache_file, 10);
+    check_rebuilt("truncated");
+  }
+  SECTION("emptied") {
+    std::filesystem::resize_file(cache_file, 0);
+    check_rebuilt("truncated");
+  }
+  SECTION("a damaged header") {
+    overwrite(cache_file, 40, 0x7F);
+    check_rebuilt("header");
+  }
+  SECTION("a damaged description") {
+    overwrite(cache_file, 140, '#');
+    check_rebuilt("description");
+  }
+  SECTION("garbage with the right size") {
+    tpt::test::write_bytes(cache_file, tpt::test::random_bytes(size, 3));
+    check_rebuilt("signature");
+  }
+  SECTION("a damaged image, found by full verification") {
+    overwrite(cache_file, last_image + 3, static_cast<std::uint8_t>(expected[4][3] ^ 0xFF));
+    check_rebuilt("image 4", tpt::data::cache_verification::full);
+  }
+  SECTION("open() refuses a damaged file with the reason") {
+    std::filesystem::resize_file(cache_file, size - 1);
+    CHECK_THROWS_WITH(decoded_cache::open(cache_file), Catch::Contains("c.tptc") && Catch::Contains("truncated"));
+  }
+}
+
+TEST_CASE("cache contents do not depend on the thread count", "[cache]") {
+  image_folder folder(9);
+  const cache_settings settings{.height = 24, .width = 24, .channels = 3, .policy = tpt::data::resize_policy::center_crop};
+  const auto one = decoded_cache::open_or_build(folder.dir / "one.tptc", folder.root(), folder.paths, settings, {.threads = 1});
+  const auto four = decoded_cache::open_or_build(folder.dir / "four.tptc", folder.root(), folder.paths, settings, {.threads = 4});
+  CHECK(same_pixels(one, four));
+  CHECK(tpt::test::read_bytes(folder.dir / "one.tptc") == tpt::test::read_bytes(folder.dir / "four.tptc"));
+}
+
+TEST_CASE("a bad image fails the build with every bad file listed and writes no cache", "[cache][errors]") {
+  image_folder folder(4);
+  tpt::test::write_bytes(folder.root() / folder.paths[1], tpt::test::truncated(tpt::test::read_bytes(folder.root() / folder.paths[1]), 0.5));
+  std::filesystem::remove(folder.root() / folder.paths[3]);
+  const auto cache_file = folder.dir / "c.tptc";
+  try {
+    (void)decoded_cache::open_or_build(cache_file, folder.root(), folder.paths, {.height = 8, .width = 8});
+    FAIL("built a cache from bad images");
+  } catch (const tpt::data::bad_images_error& e) {
+    REQUIRE(e.issues().size() == 2);
+    CHECK(e.issues()[0].path == folder.paths[1]);
+    CHECK(e.issues()[0].problem == tpt::data::image_problem::truncated);
+    CHECK(e.issues()[1].problem == tpt::data::image_problem::missing);
+    CHECK_THAT(e.what(), Catch::Contains(folder.paths[1]) && Catch::Contains(folder.paths[3]));
+  }
+  CHECK_FALSE(std::filesystem::exists(cache_file));
+  int files = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(folder.dir.path())) ++files;
+  CHECK(files == 2);  // cam0/, cam1/: no temporary left behind
+}
+
+TEST_CASE("paths that leave the image root are refused", "[cache][errors]") {
+  image_folder folder(1);
+  for (std::string bad : {"../outside.jpg", "cam0/../../x.jpg", "/etc/passwd"}) {
+    const std::vector<std::string> paths{bad};
+    CHECK_THROWS_AS(decoded_cache::open_or_build(folder.dir / "c.tptc", folder.root(), paths, {}), tpt::input_error);
+  }
+}
+
+TEST_CASE("cache from in-memory images (Fashion-MNIST shape), reused by content", "[cache]") {
+  tpt::test::scratch_dir dir;
+  auto images = torch::randint(0, 256, {50, 28, 28, 1}, torch::kUInt8);
+  const cache_settings same{.height = 28, .width = 28, .channels = 1};
+  const auto c = decoded_cache::open_or_build(dir / "fm.tptc", images, same);
+  CHECK(c.rebuilt());
+  REQUIRE(c.size() == 50);
+  CHECK(torch::equal(c.tensor(), images));
+  CHECK_FALSE(decoded_cache::open_or_build(dir / "fm.tptc", images, same).rebuilt());
+  images[7][3][3][0] = static_cast<std::uint8_t>(images[7][3][3][0].item<int>() ^ 1);
+  const auto changed = decoded_cache::open_or_build(dir / "fm.tptc", images, same);
+  CHECK(changed.rebuilt());
+  CHECK_THAT(changed.rebuild_reason(), Catch::Contains("in-memory"));
+  CHECK(torch::equal(changed.tensor(), images));
+
+  // Grey N x H x W to RGB 32 x 32: channels replicated, upsampled.
+  const auto rgb = decoded_cache::open_or_build(dir / "rgb.tptc", images.squeeze(3), {.height = 32, .width = 32, .channels = 3});
+  CHECK(rgb.channels() == 3);
+  CHECK(rgb[5].at(10, 10, 0) == rgb[5].at(10, 10, 2));
+  const auto ref = tpt::data::resize(tpt::data::image_view{images[5].data_ptr<std::uint8_t>(), 28, 28, 1}, 32, 32);
+  CHECK(rgb[5].at(10, 10, 1) == ref.at(10, 10));
+
+  CHECK_THROWS_AS(decoded_cache::open_or_build(dir / "x.tptc", images.to(torch::kFloat32), same), tpt::config_error);
+  CHECK_THROWS_AS(decoded_cache::open_or_build(dir / "x.tptc", images, {.channels = 2}), tpt::config_error);
+}
