@@ -30,3 +30,10 @@
 #include "tpt/data/loader.hpp"
 #include "tpt/data/preflight.hpp"
 #include "tpt/data/resize.hpp"
+
+#include "tpt/predict/crop.hpp"
+#include "tpt/predict/megadetector.hpp"
+#include "tpt/predict/prediction.hpp"
+#include "tpt/predict/preprocess.hpp"
+#include "tpt/predict/run.hpp"
+#include "tpt/predict/scores.hpp"
