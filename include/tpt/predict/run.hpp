@@ -578,16 +578,23 @@ struct fmt::formatter<tpt::predict::run_summary> : fmt::formatter<std::string_vi
   template <class Context>
   auto format(const tpt::predict::run_summary& s, Context& ctx) const {
     auto out = ctx.out();
+    auto count = [](std::size_t n, std::string_view one, std::string_view many) {
+      return fmt::format("{} {}", n, n == 1 ? one : many);
+    };
     const double rate = s.seconds > 0 ? static_cast<double>(s.processed) / s.seconds : 0.0;
     if (s.from_detections) {
-      out = fmt::format_to(out, "{} images, {} detections, {} selected: {} crops classified in {} images", s.images,
-                           s.detections, s.detections_selected, s.inputs, s.classified_images);
-      if (s.detections_outside) out = fmt::format_to(out, ", {} boxes outside the image", s.detections_outside);
-      if (s.skipped_failed) out = fmt::format_to(out, ", {} images marked failed by the detector left as they were", s.skipped_failed);
+      out = fmt::format_to(out, "{}, {} ({} selected): {} classified in {}", count(s.images, "image", "images"),
+                           count(s.detections, "detection", "detections"), s.detections_selected,
+                           count(s.inputs, "crop", "crops"), count(s.classified_images, "image", "images"));
     } else {
-      out = fmt::format_to(out, "{} images: {} classified", s.images, s.classified_images);
+      out = fmt::format_to(out, "{}: {} classified", count(s.images, "image", "images"), s.classified_images);
     }
     out = fmt::format_to(out, ", {} failed", s.failed);
+    if (s.detections_outside)
+      out = fmt::format_to(out, ", {} outside the image", count(s.detections_outside, "box", "boxes"));
+    if (s.skipped_failed)
+      out = fmt::format_to(out, ", {} left as {}", count(s.skipped_failed, "detector failure", "detector failures"),
+                           s.skipped_failed == 1 ? "it was" : "they were");
     if (s.resumed) out = fmt::format_to(out, ", {} resumed from the checkpoint", s.resumed);
     return fmt::format_to(out, "; {:.1f} s ({:.1f} images/s)", s.seconds, rate);
   }
