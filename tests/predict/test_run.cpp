@@ -282,7 +282,7 @@ TEST_CASE("a stopped run resumes from its checkpoint and ends with the same file
   }
 }
 
-TEST_CASE("a manifest names images under a root; bad manifests give file and line", "[run][manifest]") {
+TEST_CASE("a manifest names images under a root, and a bad one gives file and line", "[run][manifest]") {
   tpt::test::frame_folder folder;
   const auto ckpt = folder.dir / "model.tpt";
   tpt::test::make_checkpoint(ckpt);
