@@ -376,7 +376,7 @@ int run(int argc, char** argv) {
   }
   std::cout << fmt::format("tpt-predict: {}\n", summary);
   std::cout << fmt::format("wrote {}{}\n", output_path.string(), csv_path.empty() ? "" : " and " + csv_path.string());
-  if (summary.failed > 0 && summary.failed == summary.images - summary.skipped_failed)
+  if (summary.failed > 0 && summary.classified_images == 0)
     std::cerr << fmt::format("warning: no image could be read: is the image root ({}) right?\n", root.string());
   return 0;
 }
