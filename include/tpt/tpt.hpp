@@ -58,3 +58,10 @@
 #include "tpt/report/table.hpp"
 #include "tpt/report/tables.hpp"
 #include "tpt/report/write_report.hpp"
+
+#include "tpt/predict/crop.hpp"
+#include "tpt/predict/megadetector.hpp"
+#include "tpt/predict/prediction.hpp"
+#include "tpt/predict/preprocess.hpp"
+#include "tpt/predict/run.hpp"
+#include "tpt/predict/scores.hpp"
