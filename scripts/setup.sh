@@ -20,7 +20,7 @@ packages=(
   libsimdjson-dev                 # COCO Camera Traps metadata at GB/s
   nlohmann-json3-dev              # small JSON documents (reports, checkpoints, MegaDetector)
   libfccp-dev                     # CSV manifests
-  python3 python3-torch python3-torchvision python3-sklearn python3-numpy  # reference checks in tests
+  python3 python3-torch python3-torchvision python3-sklearn python3-numpy python3-pil  # reference values in tests
   ca-certificates openssl         # npm's TLS; checksum of the fetched dataset
 )
 

@@ -1,0 +1,601 @@
+// Prediction runs over many images, as camera-trap workflows need them: every image of a folder
+// or a manifest, or every animal detection of a MegaDetector results file, classified in batches;
+// MegaDetector-format JSON and a CSV written at the end; partial results checkpointed every N
+// images so that a stopped run resumes where it was and ends with the same files.
+#pragma once
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "tpt/core/error.hpp"
+#include "tpt/data/detail/paths.hpp"
+#include "tpt/io/atomic_file.hpp"
+#include "tpt/io/csv.hpp"
+#include "tpt/predict/detail/run_journal.hpp"
+#include "tpt/predict/megadetector.hpp"
+#include "tpt/predict/prediction.hpp"
+#include "tpt/predict/preprocess.hpp"
+#include "tpt/version.hpp"
+
+namespace tpt::predict {
+
+// ---------------------------------------------------------------------------------------------
+// Inputs
+
+/// Whether a file name has an image extension tpt decodes (.jpg, .jpeg, .png, any case).
+[[nodiscard]] inline bool has_image_extension(const std::filesystem::path& file) {
+  std::string ext = file.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+/// The images found under a folder.
+struct image_listing {
+  std::vector<std::string> files{};  ///< relative to the folder, '/'-separated, sorted
+  std::size_t ignored = 0;           ///< other files (videos, sidecars, ...), not classified
+};
+
+/// Every .jpg/.jpeg/.png file under `folder`, recursively (links to files are followed, links to
+/// folders are not, so a link cannot make the walk loop). tpt::input_error when `folder` is not one.
+[[nodiscard]] inline image_listing list_images(const std::filesystem::path& folder) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec))
+    throw input_error(folder, fs::exists(folder, ec) ? "is not a folder; expected a folder of images" : "no such folder");
+  image_listing out;
+  fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, ec);
+  if (ec) throw input_error(folder, fmt::format("cannot list: {}", ec.message()));
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) throw input_error(folder, fmt::format("cannot list: {}", ec.message()));
+    std::error_code type_ec;
+    if (!it->is_regular_file(type_ec)) continue;
+    if (has_image_extension(it->path())) {
+      out.files.push_back(it->path().lexically_relative(folder).generic_string());
+    } else {
+      ++out.ignored;
+    }
+  }
+  if (ec) throw input_error(folder, fmt::format("cannot list: {}", ec.message()));
+  std::sort(out.files.begin(), out.files.end());
+  return out;
+}
+
+/// The image paths of a manifest CSV (column `path`, relative to an image root; other columns are
+/// ignored). tpt::input_error with file and line for an empty, absolute, root-leaving or repeated
+/// path, or a missing column.
+[[nodiscard]] inline std::vector<std::string> read_image_manifest(const std::filesystem::path& manifest) {
+  const io::csv_table table = io::read_csv(manifest, {"path"});
+  std::vector<std::string> paths;
+  paths.reserve(table.rows());
+  std::unordered_map<std::string, std::size_t> first_line;
+  for (std::size_t r = 0; r < table.rows(); ++r) {
+    const std::string& p = table.at(r, "path");
+    if (p.empty()) table.fail(r, "path", "is empty; expected an image path relative to the image root");
+    try {
+      (void)data::detail::path_under_root(".", p);
+    } catch (const input_error& e) {
+      table.fail(r, "path", fmt::format("'{}': {}", p, e.reason()));
+    }
+    const std::string normal = std::filesystem::path(p).lexically_normal().generic_string();
+    if (auto [it, fresh] = first_line.emplace(normal, table.line(r)); !fresh)
+      table.fail(r, "path", fmt::format("'{}' is listed twice (first on line {})", p, it->second));
+    paths.push_back(std::filesystem::path(p).generic_string());
+  }
+  return paths;
+}
+
+/// Where an image named in a MegaDetector file is: absolute paths as they are, relative ones under
+/// `image_root`; backslashes (files written on Windows) read as folder separators.
+[[nodiscard]] inline std::filesystem::path resolve_md_path(const std::filesystem::path& image_root, std::string file) {
+  std::replace(file.begin(), file.end(), '\\', '/');
+  const std::filesystem::path p(file);
+  return p.is_absolute() ? p : image_root / p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options and results
+
+/// Where a run is, reported after every image.
+struct run_progress {
+  std::size_t done = 0;     ///< images finished, including those resumed from the checkpoint
+  std::size_t total = 0;    ///< images the run classifies
+  std::size_t resumed = 0;  ///< taken from the checkpoint
+  std::size_t failed = 0;   ///< could not be read
+  double seconds = 0;       ///< since the run started
+};
+
+struct run_options {
+  /// The MegaDetector-format results (written atomically at the end).
+  std::filesystem::path output{};
+  /// The CSV table; empty: none.
+  std::filesystem::path csv{};
+  /// Partial results; empty: the output's name + ".checkpoint.jsonl".
+  std::filesystem::path checkpoint_file{};
+  /// Images between checkpoints; 0: no checkpoints (a stopped run then starts over).
+  std::int64_t checkpoint_every = 1000;
+  /// Discard an existing checkpoint instead of resuming it.
+  bool restart = false;
+  /// info.classifier in the output.
+  std::string classifier_name = "tpt classifier";
+  /// What identifies the weights (file, size, time) to a later run that resumes this one.
+  std::string model_fingerprint{};
+  std::function<void(const run_progress&)> progress{};
+  /// Checked after every batch; true stops the run (the checkpoint keeps what was saved).
+  std::function<bool()> stop_requested{};
+};
+
+/// Which detections of a MegaDetector file get classified.
+struct detection_selection {
+  /// Detections with conf at or above this (MegaDetector keeps >=). 0.1 classifies somewhat more
+  /// than review tools show by default (0.2), so lowering their threshold still shows species.
+  double min_confidence = 0.1;
+  /// Names in detection_categories.
+  std::vector<std::string> categories{"animal"};
+  /// Replace classifications already in the file (another classifier's); refused otherwise.
+  bool replace_classifications = false;
+};
+
+/// What a run did.
+struct run_summary {
+  bool from_detections = false;       ///< a MegaDetector file was the input
+  std::size_t images = 0;             ///< images in the input
+  std::size_t classified_images = 0;  ///< images with predictions
+  std::size_t failed = 0;             ///< images that could not be read (recorded in the output)
+  std::size_t resumed = 0;            ///< images whose results came from the checkpoint
+  std::size_t processed = 0;          ///< images read in this run (not resumed)
+  std::size_t inputs = 0;             ///< whole images or crops that went through the model
+  std::size_t detections = 0;         ///< detections in the file
+  std::size_t detections_selected = 0;   ///< of them, of the chosen categories at or above the threshold
+  std::size_t detections_outside = 0;    ///< selected but with no pixels inside the frame
+  std::size_t skipped_failed = 0;        ///< images the detector had marked as failed (left as they were)
+  bool stopped = false;               ///< stopped before the end; no output written
+  double seconds = 0;
+  std::filesystem::path output{};
+  std::filesystem::path csv{};
+  std::filesystem::path checkpoint{};  ///< the checkpoint file (kept only when stopped)
+};
+
+namespace detail {
+
+inline std::filesystem::path checkpoint_path(const run_options& o) {
+  return o.checkpoint_file.empty() ? std::filesystem::path(o.output.string() + ".checkpoint.jsonl") : o.checkpoint_file;
+}
+
+inline void check_run_options(const run_options& o) {
+  if (o.output.empty()) throw config_error("output", "an output file is needed");
+  if (o.checkpoint_every < 0)
+    throw config_error("checkpoint every", fmt::format("must be >= 0 (0: no checkpoints), got {}", o.checkpoint_every));
+  if (o.classifier_name.empty()) throw config_error("classifier name", "must not be empty");
+  std::error_code ec;
+  if (std::filesystem::is_directory(o.output, ec))
+    throw config_error("output", fmt::format("'{}' is a folder; expected a file name", o.output.string()));
+}
+
+/// The settings a checkpoint is valid for: the same settings give the same results.
+inline nlohmann::json run_settings(std::string_view mode, const std::string& input, const batch_classifier& c,
+                                   const run_options& o) {
+  const auto& p = c.preprocess();
+  return {{"mode", mode},
+          {"input", input},
+          {"model", o.model_fingerprint},
+          {"classes", c.metadata().class_names},
+          {"top_k", c.options().top_k},
+          {"batch_size", c.options().batch_size},
+          {"checkpoint_every", o.checkpoint_every},
+          {"preprocessing", preprocessing_json(p.working, p.crop_fraction)},
+          {"input_size", {p.input_height, p.input_width}},
+          {"mean", p.mean},
+          {"std", p.std},
+          {"crop", {{"padding", c.options().crop.padding}, {"square", c.options().crop.square}}}};
+}
+
+struct run_result {
+  std::vector<std::optional<image_outcome>> outcomes;
+  bool stopped = false;
+};
+
+/// Classify `jobs` (keyed by `keys`) in blocks of checkpoint_every images, resuming from and
+/// appending to the checkpoint. Blocks are fixed by position, and each block's last batch is run
+/// at the block's end, so a resumed run forms exactly the batches an uninterrupted one forms.
+inline run_result run_jobs(batch_classifier& c, std::span<const image_job> jobs, std::span<const std::string> keys,
+                           const nlohmann::json& settings, const run_options& o, run_summary& summary) {
+  const auto start = std::chrono::steady_clock::now();
+  run_result result;
+  result.outcomes.resize(jobs.size());
+  std::optional<run_journal> journal;
+  if (o.checkpoint_every > 0) {
+    journal.emplace(checkpoint_path(o), settings, o.restart);
+    summary.checkpoint = journal->file();
+  }
+  run_progress progress;
+  progress.total = jobs.size();
+  if (journal) {
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      auto it = journal->done().find(keys[i]);
+      if (it == journal->done().end()) continue;
+      // An entry must fit the job it is taken for (same number of boxes); otherwise redo it.
+      if (it->second.ok() && it->second.predictions.size() != jobs[i].boxes.size()) continue;
+      result.outcomes[i] = std::move(it->second);
+      ++progress.resumed;
+      if (!result.outcomes[i]->ok()) ++progress.failed;
+    }
+    journal->done().clear();
+  }
+  progress.done = progress.resumed;
+  summary.resumed = progress.resumed;
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  if (o.progress) o.progress(progress);
+
+  const std::size_t block = o.checkpoint_every > 0 ? static_cast<std::size_t>(o.checkpoint_every)
+                                                   : std::max<std::size_t>(jobs.size(), 1);
+  std::vector<image_job> todo;
+  std::vector<std::size_t> where;
+  for (std::size_t first = 0; first < jobs.size() && !result.stopped; first += block) {
+    todo.clear();
+    where.clear();
+    for (std::size_t i = first; i < std::min(first + block, jobs.size()); ++i) {
+      if (result.outcomes[i]) continue;
+      todo.push_back(jobs[i]);
+      where.push_back(i);
+    }
+    if (todo.empty()) continue;
+    const std::size_t delivered = c.classify(
+        todo,
+        [&](std::size_t k, image_outcome&& outcome) {
+          if (!outcome.ok()) ++progress.failed;
+          result.outcomes[where[k]] = std::move(outcome);
+          ++progress.done;
+          progress.seconds = elapsed();
+          if (o.progress) o.progress(progress);
+          return true;
+        },
+        o.stop_requested);
+    if (delivered < todo.size()) {
+      // Stopped inside the block: its results stay unsaved, so a resumed run redoes the block
+      // with the same batches.
+      result.stopped = true;
+      break;
+    }
+    if (journal) {
+      std::vector<std::pair<std::string, const image_outcome*>> entries;
+      entries.reserve(where.size());
+      for (std::size_t i : where) entries.emplace_back(keys[i], &*result.outcomes[i]);
+      journal->append(entries);
+    }
+    if (o.stop_requested && o.stop_requested() && first + block < jobs.size()) result.stopped = true;
+  }
+  summary.seconds = elapsed();
+  summary.processed = progress.done - progress.resumed;
+  return result;
+}
+
+inline std::string confidence_text(float confidence) {
+  return fmt::format("{}", round_to_digits(confidence, md_confidence_digits));
+}
+
+/// CSV columns class_1, confidence_1, ..., class_k, confidence_k.
+inline std::string top_k_header(std::int64_t k) {
+  std::string h;
+  for (std::int64_t i = 1; i <= k; ++i) h += fmt::format(",class_{0},confidence_{0}", i);
+  return h;
+}
+
+inline std::string top_k_cells(const std::vector<class_score>& scores, std::int64_t k,
+                               const std::vector<std::string>& names) {
+  std::string out;
+  for (std::int64_t i = 0; i < k; ++i) {
+    if (i < static_cast<std::int64_t>(scores.size())) {
+      const auto& s = scores[static_cast<std::size_t>(i)];
+      out += fmt::format(",{},{}", io::csv_escape(names.at(static_cast<std::size_t>(s.class_index))),
+                         confidence_text(s.confidence));
+    } else {
+      out += ",,";
+    }
+  }
+  return out;
+}
+
+inline ordered_json classifier_info(const batch_classifier& c, const run_options& o, bool whole_image) {
+  const auto& p = c.preprocess();
+  return ordered_json{{"framework", fmt::format("tpt {}", version_string)},
+                      {"architecture", c.metadata().architecture},
+                      {"classes", c.metadata().num_classes()},
+                      {"top_k", c.reported_classes()},
+                      {"whole_image", whole_image},
+                      {"preprocessing", fmt::format("{}", p)},
+                      {"model", o.model_fingerprint}};
+}
+
+/// The results are written: the checkpoint has served its purpose.
+inline void finish_checkpoint(run_summary& s) {
+  if (s.checkpoint.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove(s.checkpoint, ec);
+  s.checkpoint.clear();
+}
+
+inline void prepare_output_folder(const run_options& o) {
+  std::error_code ec;
+  const auto folder = o.output.has_parent_path() ? o.output.parent_path() : std::filesystem::path(".");
+  std::filesystem::create_directories(folder, ec);
+  if (ec) throw input_error(folder, fmt::format("cannot create the output folder: {}", ec.message()));
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+/// Classify every image of `files` (relative to `image_root`) as a whole frame and write
+/// o.output: a MegaDetector-format file with one entry per image in the order given. An image that
+/// was read has one whole-frame detection ("category" "1", "conf" 1.0, "bbox" [0, 0, 1, 1]) that
+/// carries the top-k "classifications", which is where Timelapse and AddaxAI look for them; an
+/// image that could not be read has MegaDetector's "failure" ("Failure image access"),
+/// "detections": null and tpt's "failure_detail" (what is wrong with the file). o.csv gets one
+/// row per image: file, class_1, confidence_1, ..., class_k, confidence_k, failure.
+inline run_summary classify_images(batch_classifier& c, const std::filesystem::path& image_root,
+                                   std::span<const std::string> files, const run_options& o) {
+  detail::check_run_options(o);
+  detail::prepare_output_folder(o);
+  run_summary summary;
+  summary.images = files.size();
+  summary.output = o.output;
+  summary.csv = o.csv;
+  std::vector<image_job> jobs;
+  jobs.reserve(files.size());
+  for (const auto& f : files) jobs.push_back({data::detail::path_under_root(image_root, f), {whole_frame}});
+  const auto settings =
+      detail::run_settings("images", std::filesystem::absolute(image_root).lexically_normal().string(), c, o);
+  auto result = detail::run_jobs(c, jobs, files, settings, o, summary);
+  if (result.stopped) {
+    summary.stopped = true;
+    return summary;
+  }
+
+  const auto& names = c.metadata().class_names;
+  const std::int64_t k = c.reported_classes();
+  ordered_json doc{{"info",
+                    {{"format_version", std::string(md_format_version)},
+                     {"classifier", o.classifier_name},
+                     {"classification_completion_time", md_timestamp()},
+                     {"classifier_metadata", detail::classifier_info(c, o, true)}}},
+                   {"detection_categories", md_detection_categories()},
+                   {"classification_categories", classification_categories_json(names)},
+                   {"images", ordered_json::array()}};
+  auto& images = doc["images"];
+  std::string csv = "file" + detail::top_k_header(k) + ",failure\n";
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const image_outcome& out = *result.outcomes[i];
+    ordered_json entry{{"file", files[i]}};
+    csv += io::csv_escape(files[i]);
+    if (out.ok() && !out.predictions.empty() && !out.predictions.front().empty()) {
+      ++summary.classified_images;
+      ++summary.inputs;
+      entry["detections"] = ordered_json::array({ordered_json{{"category", "1"},
+                                                              {"conf", 1.0},
+                                                              {"bbox", {0.0, 0.0, 1.0, 1.0}},
+                                                              {"classifications", classifications_json(out.predictions.front())}}});
+      csv += detail::top_k_cells(out.predictions.front(), k, names) + ",\n";
+    } else {
+      ++summary.failed;
+      const image_failure failure = out.failure.value_or(image_failure{data::image_problem::corrupt, "no pixels"});
+      entry["failure"] = std::string(md_failure_image_access);
+      entry["failure_detail"] = fmt::format("{}", failure);
+      entry["detections"] = nullptr;
+      csv += detail::top_k_cells({}, k, names) + "," + io::csv_escape(fmt::format("{}", failure)) + "\n";
+    }
+    images.push_back(std::move(entry));
+  }
+  megadetector_results(std::move(doc), o.output).write(o.output);
+  if (!o.csv.empty()) io::write_text_atomically(o.csv, csv);
+  detail::finish_checkpoint(summary);
+  return summary;
+}
+
+/// Classify the selected detections of a MegaDetector results file (`input`, image paths relative
+/// to `image_root`) and write the file to o.output with "classifications" added to each of them
+/// and "classification_categories" plus info.classifier, info.classification_completion_time and
+/// info.classifier_metadata added; every other field is kept as it was. Images the detector marked
+/// as failed, or without selected detections, are not read. An image that cannot be read keeps
+/// its detections (without classifications) and gets "classification_failure" ("Failure image
+/// access") and "classification_failure_detail": the detector's results stay usable.
+/// o.csv gets one row per selected detection (and one per unreadable image).
+inline run_summary classify_detections(batch_classifier& c, megadetector_results input,
+                                       const std::filesystem::path& image_root, const detection_selection& selection,
+                                       const run_options& o) {
+  detail::check_run_options(o);
+  if (!(selection.min_confidence >= 0 && selection.min_confidence <= 1))
+    throw config_error("min detection confidence", fmt::format("must be in [0, 1], got {}", selection.min_confidence));
+  if (selection.categories.empty()) throw config_error("detection categories", "name at least one (e.g. animal)");
+  std::unordered_set<std::string> category_ids;
+  for (const auto& name : selection.categories) {
+    auto id = input.detection_category_id(name);
+    if (!id)
+      throw input_error(input.file(), fmt::format("has no detection category '{}' (its detection_categories: {})", name,
+                                                  fmt::join(input.detection_category_names(), ", ")));
+    category_ids.insert(*id);
+  }
+  if (input.has_classifications() && !selection.replace_classifications) {
+    const auto& info = input.document()["info"];
+    throw input_error(input.file(),
+                      fmt::format("already holds classifications ({} classification categories{}); ask to replace them "
+                                  "(--replace-classifications) or give a file without them",
+                                  input.document()["classification_categories"].size(),
+                                  info.contains("classifier") && info["classifier"].is_string()
+                                      ? fmt::format(", classifier '{}'", info["classifier"].get<std::string>())
+                                      : std::string()));
+  }
+  detail::prepare_output_folder(o);
+
+  run_summary summary;
+  summary.from_detections = true;
+  summary.output = o.output;
+  summary.csv = o.csv;
+  auto& images = input.images();
+  summary.images = images.size();
+
+  struct job_source {
+    std::size_t image;
+    std::vector<std::size_t> detections;
+  };
+  std::vector<image_job> jobs;
+  std::vector<std::string> keys;
+  std::vector<job_source> sources;
+  std::unordered_map<std::string, std::size_t> seen;
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    auto& im = images[i];
+    const std::string& file = im["file"].get_ref<const std::string&>();
+    if (auto [it, fresh] = seen.emplace(file, i); !fresh)
+      throw input_error(input.file(), fmt::format("images[{}] and images[{}] both name '{}'; expected one entry per image",
+                                                  it->second, i, file));
+    if (im.contains("failure") && !im["failure"].is_null()) {
+      ++summary.skipped_failed;
+      continue;
+    }
+    if (!im.contains("detections") || im["detections"].is_null()) continue;
+    job_source src{i, {}};
+    image_job job{resolve_md_path(image_root, file), {}};
+    const auto& dets = im["detections"];
+    summary.detections += dets.size();
+    for (std::size_t d = 0; d < dets.size(); ++d) {
+      const auto& det = dets[d];
+      if (!category_ids.contains(det["category"].get_ref<const std::string&>())) continue;
+      if (det["conf"].get<double>() < selection.min_confidence) continue;
+      src.detections.push_back(d);
+      job.boxes.push_back(megadetector_results::box_of(det));
+    }
+    if (src.detections.empty()) continue;
+    summary.detections_selected += src.detections.size();
+    jobs.push_back(std::move(job));
+    keys.push_back(file);
+    sources.push_back(std::move(src));
+  }
+
+  nlohmann::json settings = detail::run_settings(
+      "detections", std::filesystem::absolute(input.file()).lexically_normal().string(), c, o);
+  settings["image_root"] = std::filesystem::absolute(image_root).lexically_normal().string();
+  settings["selection"] = {{"min_confidence", selection.min_confidence}, {"categories", selection.categories}};
+  auto result = detail::run_jobs(c, jobs, keys, settings, o, summary);
+  if (result.stopped) {
+    summary.stopped = true;
+    return summary;
+  }
+
+  // Rebuild the top level so that classification_categories follows detection_categories, as in
+  // MegaDetector's own files; everything else keeps its place.
+  ordered_json& doc = input.document();
+  if (selection.replace_classifications) {
+    // Erasing from an ordered_json object moves its other members: look "images" up afterwards.
+    doc.erase("classification_categories");
+    doc.erase("classification_category_descriptions");
+    for (auto& im : doc["images"])
+      if (im.contains("detections") && im["detections"].is_array())
+        for (auto& det : im["detections"]) det.erase("classifications");
+  }
+  ordered_json top = ordered_json::object();
+  for (auto& [key, value] : doc.items()) {
+    top[key] = std::move(value);
+    if (key == "detection_categories")
+      top["classification_categories"] = classification_categories_json(c.metadata().class_names);
+  }
+  doc = std::move(top);
+  auto& info = doc["info"];
+  info["classifier"] = o.classifier_name;
+  info["classification_completion_time"] = md_timestamp();
+  info["classifier_metadata"] = detail::classifier_info(c, o, false);
+  info["classifier_metadata"]["min_detection_conf"] = selection.min_confidence;
+  info["classifier_metadata"]["detection_categories"] = selection.categories;
+  info["classifier_metadata"]["crop_padding"] = c.options().crop.padding;
+  info["classifier_metadata"]["square_crops"] = c.options().crop.square;
+
+  const auto& names = c.metadata().class_names;
+  const std::int64_t k = c.reported_classes();
+  const auto& categories = doc["detection_categories"];
+  std::string csv = "file,detection,category,detection_conf,x,y,width,height" + detail::top_k_header(k) + ",failure\n";
+  auto& out_images = doc["images"];
+  for (std::size_t j = 0; j < jobs.size(); ++j) {
+    const image_outcome& out = *result.outcomes[j];
+    auto& im = out_images[sources[j].image];
+    // A copy: adding keys to `im` below may move its strings (ordered_json objects are vectors).
+    const std::string file = im["file"].get<std::string>();
+    if (!out.ok()) {
+      ++summary.failed;
+      im["classification_failure"] = std::string(md_failure_image_access);
+      im["classification_failure_detail"] = fmt::format("{}", *out.failure);
+      csv += fmt::format("{},,,,,,,{},{}\n", io::csv_escape(file), detail::top_k_cells({}, k, names),
+                         io::csv_escape(fmt::format("{}", *out.failure)));
+      continue;
+    }
+    bool any = false;
+    for (std::size_t b = 0; b < sources[j].detections.size(); ++b) {
+      const std::size_t d = sources[j].detections[b];
+      auto& det = im["detections"][d];
+      const auto& scores = out.predictions[b];
+      const normalized_box box = megadetector_results::box_of(det);
+      csv += fmt::format("{},{},{},{},{},{},{},{}", io::csv_escape(file), d,
+                         io::csv_escape(categories[det["category"].get_ref<const std::string&>()].get<std::string>()),
+                         det["conf"].dump(), box.x, box.y, box.width, box.height);
+      if (scores.empty()) {
+        ++summary.detections_outside;
+        csv += detail::top_k_cells({}, k, names) + ",no pixels inside the image\n";
+        continue;
+      }
+      any = true;
+      ++summary.inputs;
+      det["classifications"] = classifications_json(scores);
+      csv += detail::top_k_cells(scores, k, names) + ",\n";
+    }
+    if (any) ++summary.classified_images;
+  }
+  input.check();
+  input.write(o.output);
+  if (!o.csv.empty()) io::write_text_atomically(o.csv, csv);
+  detail::finish_checkpoint(summary);
+  return summary;
+}
+
+}  // namespace tpt::predict
+
+template <>
+struct fmt::formatter<tpt::predict::run_summary> : fmt::formatter<std::string_view> {
+  template <class Context>
+  auto format(const tpt::predict::run_summary& s, Context& ctx) const {
+    auto out = ctx.out();
+    auto count = [](std::size_t n, std::string_view one, std::string_view many) {
+      return fmt::format("{} {}", n, n == 1 ? one : many);
+    };
+    const double rate = s.seconds > 0 ? static_cast<double>(s.processed) / s.seconds : 0.0;
+    if (s.from_detections) {
+      out = fmt::format_to(out, "{}, {} ({} selected): {} classified in {}", count(s.images, "image", "images"),
+                           count(s.detections, "detection", "detections"), s.detections_selected,
+                           count(s.inputs, "crop", "crops"), count(s.classified_images, "image", "images"));
+    } else {
+      out = fmt::format_to(out, "{}: {} classified", count(s.images, "image", "images"), s.classified_images);
+    }
+    out = fmt::format_to(out, ", {} failed", s.failed);
+    if (s.detections_outside)
+      out = fmt::format_to(out, ", {} outside the image", count(s.detections_outside, "box", "boxes"));
+    if (s.skipped_failed)
+      out = fmt::format_to(out, ", {} left as {}", count(s.skipped_failed, "detector failure", "detector failures"),
+                           s.skipped_failed == 1 ? "it was" : "they were");
+    if (s.resumed) out = fmt::format_to(out, ", {} resumed from the checkpoint", s.resumed);
+    return fmt::format_to(out, "; {:.1f} s ({:.1f} images/s)", s.seconds, rate);
+  }
+};
