@@ -210,6 +210,7 @@ struct prepared_data {
   std::int64_t channels = 0;
   bool small_images = false;
   double preset_scale = 1.0;
+  data::cache_settings working{};  // how images were decoded into the caches (tpt-predict repeats it)
 };
 
 /// Tiny generated images for smoke tests: 5 classes of 16 x 16 grey images, 200 each, where class
@@ -240,11 +241,16 @@ inline std::filesystem::path data_root(const experiment_options& o) {
   return data::default_data_dir();
 }
 
-inline labelled_images<data::decoded_cache> cache_split(const data::array_dataset& d, const std::filesystem::path& file,
-                                                        std::int64_t size) {
+inline data::cache_settings working_settings(std::int64_t size, std::int64_t channels) {
   data::cache_settings s;
   s.height = s.width = size;
-  s.channels = d.channels;
+  s.channels = channels;
+  return s;
+}
+
+inline labelled_images<data::decoded_cache> cache_split(const data::array_dataset& d, const std::filesystem::path& file,
+                                                        std::int64_t size) {
+  const auto s = working_settings(size, d.channels);
   const data::image_batch_view view{d.pixels.data(), static_cast<std::int64_t>(d.size()), d.height, d.width, d.channels};
   return {data::decoded_cache::open_or_build(file, view, s), d.labels};
 }
@@ -254,9 +260,7 @@ inline labelled_images<data::decoded_cache> cache_split(const data::dataset_inde
   std::vector<std::string> paths;
   paths.reserve(index.size());
   for (const auto& s : index.samples) paths.push_back(s.path);
-  data::cache_settings s;
-  s.height = s.width = size;
-  s.channels = 3;
+  const auto s = working_settings(size, 3);
   data::cache_options co;
   co.threads = std::max(1u, std::thread::hardware_concurrency());
   (void)o;
@@ -273,7 +277,7 @@ inline prepared_data prepare_data(const experiment_options& o) {
   std::vector<std::string> class_names;
   std::vector<std::int64_t> train_counts;
   std::string description;
-  std::int64_t image_size = 0, channels = 0;
+  std::int64_t image_size = 0, channels = 0, stored = 0;
   const fs::path cache_dir = o.cache_dir.empty() ? fs::path(o.out) / "cache" : fs::path(o.cache_dir);
   fs::create_directories(cache_dir);
 
@@ -295,7 +299,7 @@ inline prepared_data prepare_data(const experiment_options& o) {
     train_counts = splits.train.class_counts();
     image_size = o.image_size ? o.image_size : splits.train.height;
     channels = splits.train.channels;
-    const auto stored = o.cache_size ? o.cache_size : image_size;  // small images: stored as they train
+    stored = o.cache_size ? o.cache_size : image_size;  // small images: stored as they train
     const auto tag = fmt::format("{}-{:g}-{}", o.dataset == "synthetic" ? "synthetic" : "fmnist-lt", o.imbalance, stored);
     train = detail::cache_split(splits.train, cache_dir / (tag + "-train.cache"), stored);
     validation = detail::cache_split(splits.validation, cache_dir / (tag + "-validation.cache"), stored);
@@ -366,7 +370,7 @@ inline prepared_data prepare_data(const experiment_options& o) {
     class_names = index.class_names;
     image_size = o.image_size ? o.image_size : 224;
     channels = 3;
-    const auto stored = o.cache_size ? o.cache_size : image_size * 8 / 7;
+    stored = o.cache_size ? o.cache_size : image_size * 8 / 7;
     const auto tag = fmt::format("{}-{}", fs::path(origin).stem().string(), stored);
     const auto train_index = data::subset(index, splits, data::split_kind::train);
     train_counts = train_index.class_counts();
@@ -391,7 +395,8 @@ inline prepared_data prepare_data(const experiment_options& o) {
     }
   }
   return prepared_data{std::move(*train), std::move(*validation), std::move(*test), std::move(class_names),
-                       std::move(train_counts), std::move(description), image_size, channels, image_size <= 64, scale};
+                       std::move(train_counts), std::move(description), image_size, channels, image_size <= 64, scale,
+                       detail::working_settings(stored, channels)};
 }
 
 /// The schedule of one paper model under these options.
@@ -584,6 +589,7 @@ std::vector<experiment_record> run_paper_model(paper_model which, typename Train
   meta.normalization_mean.assign(options.augment.mean.begin(), options.augment.mean.end());
   meta.normalization_std.assign(options.augment.std.begin(), options.augment.std.end());
   meta.extra = {{"model", name}, {"seed", seed}, {"loss", loss.name()}, {"dataset", data.description}};
+  predict::record_preprocessing(meta, data.working, options.augment.eval_crop_fraction);
   trainer.model()->to(torch::kCPU);
   save_checkpoint(run_dir / "model.tpt", trainer.model(), meta);
   trainer.model()->to(options.device);
