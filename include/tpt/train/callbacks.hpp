@@ -162,6 +162,7 @@ class metrics_log {
     j["learning_rate"] = e.learning_rate;
     j["images"] = e.images;
     j["seconds"] = e.seconds;
+    j["train_seconds"] = e.train_seconds;
     j["images_per_second"] = e.images_per_second;
     j["improved"] = e.improved;
     for (const auto& [name, value] : e.validation) j["val_" + name] = value;

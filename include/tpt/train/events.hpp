@@ -40,8 +40,9 @@ struct epoch_end_event {
   double train_loss = 0;
   double learning_rate = 0;
   std::int64_t images = 0;
-  double seconds = 0;
-  double images_per_second = 0;
+  double seconds = 0;             // the whole epoch, validation included
+  double train_seconds = 0;       // the training steps alone
+  double images_per_second = 0;   // images / train_seconds
   std::map<std::string, double> validation;  // the Metric's scalars on the validation split
   std::string monitor;                       // the early-stopping metric
   bool improved = false;                     // best so far on the monitor

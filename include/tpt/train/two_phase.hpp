@@ -663,6 +663,8 @@ class two_phase {
       }
       settle();
 
+      const double train_secs = seconds_since(epoch_start);
+
       // Validation, early stopping, best weights.
       const auto scalars = validate(validation, val_features);
       bool improved = false;
@@ -686,9 +688,19 @@ class two_phase {
       state_.phase_done = stopped || epoch + 1 == epochs;
 
       const double secs = seconds_since(epoch_start);
-      [[maybe_unused]] epoch_end_event e{phase, epoch, epochs, images ? loss_sum / static_cast<double>(images) : 0.0,
-                        schedule_.learning_rate(phase, epoch), images, secs,
-                        secs > 0 ? static_cast<double>(images) / secs : 0.0, scalars, stop.monitor, improved, stopped};
+      [[maybe_unused]] epoch_end_event e{phase,
+                                         epoch,
+                                         epochs,
+                                         images ? loss_sum / static_cast<double>(images) : 0.0,
+                                         schedule_.learning_rate(phase, epoch),
+                                         images,
+                                         secs,
+                                         train_secs,
+                                         train_secs > 0 ? static_cast<double>(images) / train_secs : 0.0,
+                                         scalars,
+                                         stop.monitor,
+                                         improved,
+                                         stopped};
       (detail::call_on_epoch_end(callbacks, e, *this), ...);
     }
     if (resumed_done) stopped = state_.stale_epochs >= stop.patience && stop.patience > 0;

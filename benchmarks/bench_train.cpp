@@ -1,0 +1,298 @@
+// Training throughput of ResNet-18 in tpt, to compare with benchmarks/pytorch/bench_train.py
+// (the same loop in PyTorch eager) on the same machine:
+//   step      the training step alone on synthetic tensors (model, cross-entropy, Adam);
+//   pipeline  end to end through the trainer: decoded cache -> augmenting loader -> step;
+//   phase2    phase 2 through the trainer with and without the fast path (cached features).
+// Prints medians over --repeats and never passes or fails on a time.
+//
+//   bench_train --mode step --sizes 32,64,224 [--batch 64] [--device cpu|cuda] [--amp on]
+//   bench_train --mode pipeline --size 224 --images 4096 --batch 256 --device cuda
+//   bench_train --mode phase2 --size 32 --images 2048 --epochs 3
+//   bench_train --mode check --device cuda   (CUDA against the CPU: logits agree, loss falls)
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "tpt/tpt.hpp"
+
+namespace {
+
+struct args {
+  std::string mode = "step";
+  std::vector<std::int64_t> sizes{32, 64, 224};
+  std::int64_t batch = 64, images = 2048, epochs = 2, classes = 10;
+  int repeats = 5;
+  std::string device = "cpu";
+  bool amp = true, channels_last = false;
+  std::size_t threads = 0, workers = 0;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::vector<std::int64_t> parse_sizes(const std::string& s) {
+  std::vector<std::int64_t> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const auto comma = s.find(',', start);
+    out.push_back(std::stoll(s.substr(start, comma - start)));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+args parse(int argc, char** argv) {
+  args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string f = argv[i], v = argv[i + 1];
+    if (f == "--mode") a.mode = v;
+    else if (f == "--sizes" || f == "--size") a.sizes = parse_sizes(v);
+    else if (f == "--batch") a.batch = std::stoll(v);
+    else if (f == "--images") a.images = std::stoll(v);
+    else if (f == "--epochs") a.epochs = std::stoll(v);
+    else if (f == "--classes") a.classes = std::stoll(v);
+    else if (f == "--repeats") a.repeats = std::stoi(v);
+    else if (f == "--device") a.device = v;
+    else if (f == "--amp") a.amp = v == "on";
+    else if (f == "--channels-last") a.channels_last = v == "on";
+    else if (f == "--threads") a.threads = std::stoul(v);
+    else if (f == "--workers") a.workers = std::stoul(v);
+    else throw tpt::config_error(f, "unknown option");
+  }
+  return a;
+}
+
+/// The model both benchmarks train: torchvision's resnet18, small-image stem below 64 px.
+tpt::ResNet model_for(std::int64_t size, std::int64_t classes) {
+  return tpt::resnet18({.num_classes = classes,
+                        .in_channels = 3,
+                        .stem = size <= 64 ? tpt::resnet_stem::small_image : tpt::resnet_stem::imagenet});
+}
+
+void bench_step(const args& a, const torch::Device& device) {
+  for (const auto size : a.sizes) {
+    torch::manual_seed(0);
+    auto model = model_for(size, a.classes);
+    model->to(device);
+    if (a.channels_last)
+      for (auto& p : model->parameters())
+        if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+    torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-3));
+    auto x = torch::randn({a.batch, 3, size, size}, device);
+    if (a.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    const auto y = torch::randint(a.classes, {a.batch}, torch::TensorOptions(torch::kLong).device(device));
+    model->train();
+    auto step = [&] {
+      adam.zero_grad();
+      torch::Tensor logits;
+      {
+        tpt::autocast_guard autocast(device, a.amp);
+        logits = model->forward(x);
+      }
+      auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y);
+      loss.backward();
+      adam.step();
+      return loss;
+    };
+    step();  // warm-up: allocator, oneDNN/cuDNN algorithm choice
+    const std::int64_t steps = device.is_cpu() ? 2 * 64 * 64 / (size * size) + 1 : 20;
+    if (device.is_cuda()) {
+      for (int i = 0; i < 5; ++i) step();
+      torch::cuda::synchronize();
+    }
+    std::vector<double> rates;
+    for (int r = 0; r < a.repeats; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      torch::Tensor last;
+      for (std::int64_t s = 0; s < steps; ++s) last = step();
+      (void)last.item<double>();  // waits for the device
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      rates.push_back(static_cast<double>(steps * a.batch) / secs);
+    }
+    fmt::print("tpt {}px: median {:.1f} img/s ({} steps x {})\n", size, median(rates), steps, a.repeats);
+  }
+}
+
+/// Synthetic uint8 images in a decoded cache file: noise plus a class-coloured square.
+tpt::labelled_images<tpt::data::decoded_cache> synthetic_cache(std::int64_t n, std::int64_t stored, std::int64_t classes,
+                                                              const std::filesystem::path& file) {
+  torch::manual_seed(3);
+  auto images = torch::randint(0, 256, {n, stored, stored, 3}, torch::kUInt8);
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    labels[static_cast<std::size_t>(i)] = i % classes;
+    const auto c = i % classes;
+    images[i].slice(0, stored / 4, stored / 2).slice(1, stored / 4, stored / 2).select(2, c % 3).fill_(255);
+  }
+  tpt::data::cache_settings s;
+  s.height = s.width = stored;
+  s.channels = 3;
+  return {tpt::data::decoded_cache::open_or_build(file, images, s), std::move(labels)};
+}
+
+tpt::trainer_options trainer_options_for(const args& a, const torch::Device& device, std::int64_t size) {
+  tpt::trainer_options o;
+  o.seed = 1;
+  o.device = device;
+  o.mixed_precision = a.amp;
+  o.channels_last = a.channels_last;
+  o.loader_workers = a.workers;
+  o.augment.height = o.augment.width = size;
+  o.eval_batch_size = std::max<std::int64_t>(a.batch, 256);
+  return o;
+}
+
+struct rate_of_epochs {
+  std::vector<double>* rates;
+  void on_epoch_end(const tpt::epoch_end_event& e) { rates->push_back(e.images_per_second); }
+};
+
+void bench_pipeline(const args& a, const torch::Device& device) {
+  const auto size = a.sizes.front();
+  const auto stored = size * 8 / 7;
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("tpt-bench-train-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  const auto train = synthetic_cache(a.images, stored, a.classes, dir / "train.cache");
+  const auto val = synthetic_cache(std::max<std::int64_t>(a.batch, 64), stored, a.classes, dir / "val.cache");
+  tpt::phase_settings p1, p2;
+  p1.epochs = a.epochs + 1;  // the first epoch warms up (cuDNN algorithm search, allocator)
+  p1.batch_size = a.batch;
+  p1.stop.patience = 0;
+  tpt::two_phase<tpt::ResNet, tpt::identity_sampler> trainer(model_for(size, a.classes), {}, {},
+                                                             tpt::fixed_schedule(p1, p2), {},
+                                                             trainer_options_for(a, device, size));
+  std::vector<double> rates;
+  trainer.fit(train, val, rate_of_epochs{&rates});
+  rates.erase(rates.begin());
+  fmt::print("tpt pipeline {}px batch {} ({} images, workers {}, amp {}, channels_last {}): median {:.0f} img/s over "
+             "{} epochs (training steps, loader included; validation excluded)\n",
+             size, a.batch, a.images, a.workers ? a.workers : tpt::data::default_loader_workers(device),
+             a.amp && device.is_cuda(), a.channels_last, median(rates), rates.size());
+  std::filesystem::remove_all(dir);
+}
+
+void bench_phase2(const args& a, const torch::Device& device) {
+  const auto size = a.sizes.front();
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("tpt-bench-phase2-{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  const auto train = synthetic_cache(a.images, size, a.classes, dir / "train.cache");
+  const auto val = synthetic_cache(std::max<std::int64_t>(a.images / 8, 64), size, a.classes, dir / "val.cache");
+  std::map<bool, std::vector<double>> seconds;
+  for (int r = 0; r < a.repeats; ++r)
+    for (bool fast : {false, true}) {
+      tpt::phase_settings p1, p2;
+      p1.epochs = 0;  // phase 2 alone, on a backbone as phase 1 left it (here: initial weights)
+      p2.epochs = a.epochs;
+      p2.batch_size = a.batch;
+      p2.augment = false;
+      p2.stop.patience = 0;
+      auto o = trainer_options_for(a, device, size);
+      o.phase2_fast_path = fast;
+      o.augment.eval_crop_fraction = 1.0;
+      tpt::two_phase<tpt::ResNet, tpt::identity_sampler> trainer(model_for(size, a.classes), {}, {},
+                                                                 tpt::fixed_schedule(p1, p2), {}, o);
+      const auto result = trainer.fit(train, val);
+      seconds[fast].push_back(result.phase2->seconds);
+    }
+  const double plain = median(seconds[false]), fast = median(seconds[true]);
+  fmt::print("phase 2, {} epochs of {} images at {}px: plain {:.2f} s, fast path {:.2f} s, ratio {:.1f}x (median of {})\n",
+             a.epochs, a.images, size, plain, fast, plain / fast, a.repeats);
+  std::filesystem::remove_all(dir);
+}
+
+/// On a GPU: the same weights give CUDA (bf16 autocast, channels_last) logits that agree with the
+/// CPU's float32 ones to bf16 tolerance, and training on CUDA makes the loss fall. Prints one
+/// PASS or FAIL line per check; the exit status says whether all passed.
+int check_cuda(const args& a, const torch::Device& device) {
+  if (!device.is_cuda()) throw tpt::config_error("device", "--mode check compares CUDA with the CPU: use --device cuda");
+  const std::int64_t size = 224;
+  torch::manual_seed(5);
+  auto cpu_model = model_for(size, a.classes);
+  auto gpu_model = model_for(size, a.classes);
+  {
+    torch::NoGradGuard g;
+    auto src = cpu_model->named_parameters(), dst = gpu_model->named_parameters();
+    for (auto& p : src) dst[p.key()].copy_(p.value());
+    auto bsrc = cpu_model->named_buffers(), bdst = gpu_model->named_buffers();
+    for (auto& b : bsrc) bdst[b.key()].copy_(b.value());
+  }
+  gpu_model->to(device);
+  for (auto& p : gpu_model->parameters())
+    if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  cpu_model->eval();
+  gpu_model->eval();
+  const auto x = torch::randn({8, 3, size, size});
+  torch::Tensor cpu_logits, gpu_logits;
+  {
+    torch::NoGradGuard g;
+    cpu_logits = cpu_model->forward(x);
+    tpt::autocast_guard autocast(device, true);
+    gpu_logits = gpu_model->forward(x.to(device).contiguous(torch::MemoryFormat::ChannelsLast)).to(torch::kFloat32).cpu();
+  }
+  const double rel = (gpu_logits - cpu_logits).norm().item<double>() / cpu_logits.norm().item<double>();
+  const bool logits_ok = rel < 2e-2 && std::isfinite(rel);
+  fmt::print("{} logits: CUDA bf16 autocast vs CPU float32, relative error {:.2e} (bf16 tolerance 2e-2)\n",
+             logits_ok ? "PASS" : "FAIL", rel);
+
+  // Loss falls: 40 steps on a fixed batch whose class is visible in the image.
+  gpu_model->train();
+  torch::optim::Adam adam(gpu_model->parameters(), torch::optim::AdamOptions(1e-3));
+  auto y = torch::arange(32, torch::kLong).remainder(a.classes);
+  auto xs = torch::randn({32, 3, size, size}) * 0.1;
+  for (std::int64_t i = 0; i < 32; ++i) xs[i].slice(1, 0, 20 * (y[i].item<std::int64_t>() + 1)).add_(1.0);
+  xs = xs.to(device).contiguous(torch::MemoryFormat::ChannelsLast);
+  y = y.to(device);
+  std::vector<double> losses;
+  for (int step = 0; step < 40; ++step) {
+    adam.zero_grad();
+    torch::Tensor logits;
+    {
+      tpt::autocast_guard autocast(device, true);
+      logits = gpu_model->forward(xs);
+    }
+    auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y);
+    loss.backward();
+    adam.step();
+    losses.push_back(loss.item<double>());
+  }
+  const bool falls = losses.back() < 0.5 * losses.front() && std::isfinite(losses.back());
+  fmt::print("{} training on CUDA: loss {:.3f} -> {:.3f} over 40 steps\n", falls ? "PASS" : "FAIL", losses.front(),
+             losses.back());
+  return logits_ok && falls ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const auto a = parse(argc, argv);
+    const auto threads = tpt::configure_threads(a.threads);
+    const auto device = tpt::resolve_device(a.device);
+    if (device.is_cuda()) tpt::configure_cuda_for_speed();
+    fmt::print("bench_train: mode {}, device {}, {} torch threads, LibTorch {}\n", a.mode, device.str(), threads,
+               TORCH_VERSION);
+    if (a.mode == "step") bench_step(a, device);
+    else if (a.mode == "pipeline") bench_pipeline(a, device);
+    else if (a.mode == "phase2") bench_phase2(a, device);
+    else if (a.mode == "check") return check_cuda(a, device);
+    else throw tpt::config_error("mode", fmt::format("expected step, pipeline or phase2, got '{}'", a.mode));
+    return 0;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "bench_train: {}\n", e.what());
+    return 1;
+  }
+}
