@@ -20,37 +20,60 @@ function(tpt_add_warnings target)
   endif()
 endfunction()
 
-# One precompiled header holding LibTorch and the other heavy third-party headers, built once and
-# reused by every target (REUSE_FROM): parsing <torch/torch.h> is most of a file's compile time.
-function(tpt_setup_pch)
+# Precompiled headers, each built once and reused (REUSE_FROM) by many targets. Parsing is most
+# of a file's compile time here: <torch/torch.h> takes 15-25 s, and tpt's own headers (simdjson's
+# 1.8 MB single header among them) another 25 s. Three of them:
+#   tpt_pch        third-party headers only: for the header self-containment check, which must
+#                  still parse every tpt header on its own;
+#   tpt_pch_full   the same plus <tpt/tpt.hpp>: for examples and benchmarks;
+#   tpt_pch_tests  the same plus Catch2: for the test suites (made in tests/CMakeLists.txt).
+set(TPT_PCH_THIRD_PARTY
+  <torch/torch.h>
+  <fmt/format.h>
+  <fmt/ranges.h>
+  <range/v3/all.hpp>
+  <nlohmann/json.hpp>
+  <simdjson.h>
+  <csv.h>
+  <turbojpeg.h>
+  <png.h>
+  <filesystem>
+  <vector>
+  <string>
+  <map>
+  <random>)
+
+# tpt_add_pch(<name> [headers...]): an object library whose precompiled header holds the
+# third-party headers and the given ones.
+function(tpt_add_pch name)
   if(NOT TPT_USE_PCH)
     return()
   endif()
-  set(src "${PROJECT_BINARY_DIR}/tpt_pch.cpp")
+  set(src "${PROJECT_BINARY_DIR}/${name}.cpp")
   if(NOT EXISTS "${src}")
-    file(WRITE "${src}" "// anchor for tpt's shared precompiled header\n")
+    file(WRITE "${src}" "// anchor for the precompiled header ${name}\n")
   endif()
-  add_library(tpt_pch OBJECT "${src}")
-  target_link_libraries(tpt_pch PRIVATE tpt::tpt)
-  tpt_add_warnings(tpt_pch)
-  target_precompile_headers(tpt_pch PRIVATE
-    <torch/torch.h>
-    <fmt/format.h>
-    <fmt/ranges.h>
-    <range/v3/all.hpp>
-    <nlohmann/json.hpp>
-    <filesystem>
-    <vector>
-    <string>
-    <map>
-    <random>)
+  add_library(${name} OBJECT "${src}")
+  target_link_libraries(${name} PRIVATE tpt::tpt)
+  tpt_add_warnings(${name})
+  target_precompile_headers(${name} PRIVATE ${TPT_PCH_THIRD_PARTY} ${ARGN})
 endfunction()
 
-# Give a target tpt, warnings and the shared precompiled header.
+function(tpt_setup_pch)
+  tpt_add_pch(tpt_pch)
+  tpt_add_pch(tpt_pch_full <tpt/tpt.hpp>)
+endfunction()
+
+# tpt_configure_target(<target> [PCH <name>]): tpt, warnings and a shared precompiled header
+# (tpt_pch_full unless named).
 function(tpt_configure_target target)
+  cmake_parse_arguments(arg "" "PCH" "" ${ARGN})
+  if(NOT arg_PCH)
+    set(arg_PCH tpt_pch_full)
+  endif()
   target_link_libraries(${target} PRIVATE tpt::tpt)
   tpt_add_warnings(${target})
-  if(TPT_USE_PCH AND TARGET tpt_pch)
-    target_precompile_headers(${target} REUSE_FROM tpt_pch)
+  if(TPT_USE_PCH AND TARGET ${arg_PCH})
+    target_precompile_headers(${target} REUSE_FROM ${arg_PCH})
   endif()
 endfunction()

@@ -15,6 +15,7 @@ RULES = {
     r"\bsimdjson::": ("simdjson.h",),
     r"\btj(Init|Decompress|Compress|Destroy)": ("turbojpeg.h",),
     r"\bpng_": ("png.h",),
+    r"\bio::(CSVReader|LineReader|trim_chars|double_quote_escape)": ("csv.h",),
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
 COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)

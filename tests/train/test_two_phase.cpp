@@ -360,3 +360,23 @@ TEST_CASE("bad splits and options are refused with the culprit named", "[trainer
     CHECK_THROWS_WITH(tpt::resolve_device("cuda"), Catch::Contains("no CUDA"));
   CHECK(tpt::resolve_device("auto") == (torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU)));
 }
+
+TEST_CASE("the README's composed trainer compiles and trains", "[trainer][docs]") {
+  // README.md, "Composing a trainer", with the tiny synthetic splits and a short schedule.
+  using ros_rus_trainer = tpt::two_phase<
+      tpt::ResNet,                                                    // Model: ResNet-18, torchvision names
+      tpt::composed<tpt::random_oversample, tpt::random_undersample>, // Sampler: phase 1's rebalanced plan
+      tpt::freeze_all_but_classifier,                                 // Freezer: phase 2 trains fc only
+      tpt::fixed_schedule,                                            // Schedule: epochs, lr, early stopping
+      tpt::classification_metrics,                                    // Metric: macro F1 on the device
+      tpt::balanced_softmax>;                                         // Loss (the paper: tpt::cross_entropy)
+  auto o = options();
+  o.device = tpt::resolve_device("auto");
+  ros_rus_trainer trainer(small_model(), tpt::presets::ros_rus_15k(0.01), {}, schedule(1, 1), {}, o);
+  const auto result = trainer.fit(synthetic(1), synthetic(2, {6, 3, 3}));
+  CHECK(result.phase2->fast_path);
+  const auto scores = trainer.evaluate(synthetic(3, {6, 3, 3})).metric.report();
+  CHECK(scores.classes.size() == static_cast<std::size_t>(classes));
+  static_assert(std::same_as<tpt::two_phase<>::sampler_type, tpt::random_oversample>);
+  static_assert(std::same_as<tpt::two_phase<>::loss_type, tpt::cross_entropy>);
+}
