@@ -3,6 +3,8 @@
 # inside a pip-installed PyTorch, plus the Debian packages scripts/device/collect-deps.sh put in
 # .deps/debs (unpacked here into .deps/root, never into /).
 #   scripts/device/build.sh [extra cmake arguments]      build folder: build-cuda/
+#   TPT_TARGETS="bench_train tpt-grid" scripts/device/build.sh   builds only those targets
+#   TPT_TORCH_PREFIX=/path/to/share/cmake                       another LibTorch than python3's
 # Prints the environment the programs need (LD_LIBRARY_PATH) as its last line.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -27,8 +29,12 @@ if [[ ! -f "$root/.complete" ]]; then
   touch "$root/.complete"
 fi
 
-torch_prefix="$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)')"
-echo "build: LibTorch from $torch_prefix ($("$python" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)'))"
+if [[ -n "${TPT_TORCH_PREFIX:-}" ]]; then
+  torch_prefix="$TPT_TORCH_PREFIX"
+else
+  torch_prefix="$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+  echo "build: LibTorch from $torch_prefix ($("$python" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)'))"
+fi
 libdir="$root/usr/lib/x86_64-linux-gnu"
 export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
@@ -36,5 +42,10 @@ cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$torch_prefix;$root/usr" \
   -DCMAKE_BUILD_RPATH="$libdir" \
   -DTPT_BUILD_TESTS=OFF -DTPT_WARNINGS_AS_ERRORS=OFF -DTPT_USE_CCACHE=OFF "$@"
-cmake --build "$build" -j "${TPT_JOBS:-$(nproc)}"
+if [[ -n "${TPT_TARGETS:-}" ]]; then
+  # shellcheck disable=SC2086
+  cmake --build "$build" -j "${TPT_JOBS:-$(nproc)}" --target ${TPT_TARGETS}
+else
+  cmake --build "$build" -j "${TPT_JOBS:-$(nproc)}"
+fi
 echo "export LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
