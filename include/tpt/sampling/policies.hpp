@@ -66,8 +66,16 @@ struct ratio_tier {
 /// 5,000.
 class random_oversample {
  public:
+  /// The paper's tiers. Built from a static array rather than an initializer list in the
+  /// default member initializer, which GCC 12 reports as a dangling pointer (a false
+  /// positive) once the constructor is inlined into a larger translation unit.
+  static std::vector<ratio_tier> paper_tiers() {
+    static constexpr ratio_tier paper[] = {{100, 10.0}, {500, 8.0}, {1000, 6.0}, {5000, 4.0}};
+    return {std::begin(paper), std::end(paper)};
+  }
+
   struct options {
-    std::vector<ratio_tier> tiers{{100, 10.0}, {500, 8.0}, {1000, 6.0}, {5000, 4.0}};
+    std::vector<ratio_tier> tiers = paper_tiers();
     /// No class grows beyond this; nullopt lets the ratios alone decide.
     std::optional<std::int64_t> cap = 5000;
     extra_copies extras = extra_copies::spread_evenly;
