@@ -16,13 +16,7 @@
 
 using Catch::Matchers::Contains;
 
-namespace {
-std::size_t count(const std::string& s, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1)) ++n;
-  return n;
-}
-}  // namespace
+using tpt::test::count;
 
 TEST_CASE("make_experiment_record names the report's classes and checks consistency", "[records]") {
   const auto s = tpt::test::small_set();

@@ -5,14 +5,9 @@
 #include <catch2/catch.hpp>
 
 #include "tpt/report/svg.hpp"
+#include "tpt_test_support.hpp"
 
-namespace {
-std::size_t count(const std::string& s, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1)) ++n;
-  return n;
-}
-}  // namespace
+using tpt::test::count;
 
 TEST_CASE("a log-scale grouped bar chart draws one bar per value and marks zeros", "[svg]") {
   tpt::svg::bar_chart chart;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -11,6 +12,13 @@
 #include <fmt/format.h>
 
 namespace tpt::test {
+
+/// How many times needle occurs in s (overlapping matches counted).
+inline std::size_t count(const std::string& s, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1)) ++n;
+  return n;
+}
 
 /// A fresh folder under the system temp dir, removed with everything in it on destruction.
 class scratch_dir {
