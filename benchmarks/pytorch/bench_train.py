@@ -12,6 +12,7 @@ usage: bench_train.py [--mode step|pipeline] [--sizes 32,64,224] [--batch 64] [-
                       [--images N] [--epochs N] [--workers N] [--repeats N]
 Prints one line per size, 'pytorch <size>px: median <img/s> img/s ...', like bench_train."""
 import argparse
+import contextlib
 import statistics
 import time
 
@@ -38,9 +39,14 @@ def prepare(m, a):
 def make_step(m, opt, a):
     use_amp = a.amp == "on" and a.device.startswith("cuda")
 
+    # torch 1.13's autocast asks CUDA about bf16 even when disabled, which fails on a CPU-only
+    # build: enter it only when it is on.
+    def amp():
+        return torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
+
     def step(x, y):
         opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+        with amp():
             logits = m(x)
         loss = torch.nn.functional.cross_entropy(logits.float(), y)
         loss.backward()
