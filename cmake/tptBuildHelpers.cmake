@@ -67,8 +67,9 @@ function(tpt_setup_pch)
   tpt_add_pch(tpt_pch_full <tpt/tpt.hpp>)
 endfunction()
 
-# tpt_configure_target(<target> [PCH <name>]): tpt, warnings and a shared precompiled header
-# (tpt_pch_full unless named).
+# tpt_configure_target(<target> [PCH <name>|NONE]): tpt, warnings and a shared precompiled
+# header (tpt_pch_full unless named). NONE is for sources that never include LibTorch: loading
+# a PCH that holds <torch/torch.h> costs them about 10 s each, more than parsing what they use.
 function(tpt_configure_target target)
   cmake_parse_arguments(arg "" "PCH" "" ${ARGN})
   if(NOT arg_PCH)
@@ -76,7 +77,19 @@ function(tpt_configure_target target)
   endif()
   target_link_libraries(${target} PRIVATE tpt::tpt)
   tpt_add_warnings(${target})
-  if(TPT_USE_PCH AND TARGET ${arg_PCH})
+  if(TPT_USE_PCH AND NOT arg_PCH STREQUAL "NONE" AND TARGET ${arg_PCH})
     target_precompile_headers(${target} REUSE_FROM ${arg_PCH})
+  endif()
+endfunction()
+
+# tpt_add_program(<name> [NO_PCH] <sources>...): an executable configured as above (the example
+# programs and the benchmarks). NO_PCH for programs whose sources never include LibTorch.
+function(tpt_add_program name)
+  cmake_parse_arguments(arg "NO_PCH" "" "" ${ARGN})
+  add_executable(${name} ${arg_UNPARSED_ARGUMENTS})
+  if(arg_NO_PCH)
+    tpt_configure_target(${name} PCH NONE)
+  else()
+    tpt_configure_target(${name})
   endif()
 endfunction()
