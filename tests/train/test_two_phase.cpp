@@ -54,15 +54,18 @@ tpt::trainer_options options(std::uint64_t seed = 7) {
   return o;
 }
 
-tpt::fixed_schedule schedule(std::int64_t epochs1, std::int64_t epochs2, std::int64_t patience = 0) {
+tpt::fixed_schedule schedule(std::int64_t epochs1, std::int64_t epochs2, std::int64_t patience = 0,
+                             bool restore_best = true) {
   tpt::phase_settings p1, p2;
   p1.epochs = epochs1;
   p1.batch_size = 8;
   p1.stop.patience = patience;
+  p1.stop.restore_best = restore_best;
   p2.epochs = epochs2;
   p2.batch_size = 8;
   p2.augment = false;
   p2.stop.patience = patience;
+  p2.stop.restore_best = restore_best;
   return tpt::fixed_schedule(p1, p2);
 }
 
@@ -252,6 +255,31 @@ TEST_CASE("resuming from a checkpoint gives the weights of an uninterrupted run"
   CHECK(result.phase1->epochs_run == 3);
   CHECK(result.phase2->epochs_run == 2);
   CHECK(identical(weights_of(*third.model()), expected));
+}
+
+TEST_CASE("resuming works when no best weights are kept (restore_best off)", "[trainer]") {
+  torch::set_num_threads(1);
+  tpt::test::scratch_dir dir;
+  const auto train = synthetic(1), val = synthetic(2, {6, 3, 3});
+  const auto plan = schedule(2, 1, 0, /*restore_best=*/false);
+  auto whole = make_trainer(plan);
+  whole.fit(train, val);
+  const auto ckpt = dir / "last.ckpt";
+  {
+    struct crash_after_first_epoch {
+      void on_epoch_end(const tpt::epoch_end_event& e) {
+        if (e.phase == 1 && e.epoch == 0) throw std::runtime_error("simulated crash");
+      }
+    };
+    auto first = make_trainer(plan);
+    CHECK_THROWS(first.fit(train, val, tpt::save_checkpoints(ckpt), crash_after_first_epoch{}));
+  }
+  auto second = make_trainer(plan);
+  second.resume(ckpt);
+  const auto result = second.fit(train, val);
+  REQUIRE(result.phase2);
+  CHECK(result.phase2->epochs_run == 1);
+  CHECK(identical(weights_of(*second.model()), weights_of(*whole.model())));
 }
 
 TEST_CASE("resume refuses another seed, another class count and a corrupt file", "[trainer][errors]") {

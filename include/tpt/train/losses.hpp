@@ -76,6 +76,31 @@ inline torch::Tensor require_prior(const torch::Tensor& prior, const char* who) 
   return prior;
 }
 
+/// A per-class tensor kept on the host (class weights, a log prior) with a copy on the device
+/// and dtype of the logits it meets, made once: a host-to-device copy in every batch would make
+/// the CPU wait for the GPU at every step.
+class per_class_tensor {
+ public:
+  per_class_tensor& operator=(torch::Tensor host) {
+    host_ = std::move(host);
+    device_ = torch::Tensor();
+    return *this;
+  }
+  [[nodiscard]] std::int64_t size() const { return host_.defined() ? host_.size(0) : -1; }
+  [[nodiscard]] const torch::Tensor& host() const noexcept { return host_; }
+  /// The tensor on `logits`' device and dtype; throws config_error naming `who` when unset.
+  [[nodiscard]] const torch::Tensor& like(const torch::Tensor& logits, const char* who) const {
+    (void)require_prior(host_, who);
+    if (!device_.defined() || device_.device() != logits.device() || device_.scalar_type() != logits.scalar_type())
+      device_ = host_.to(logits.device(), logits.scalar_type());
+    return device_;
+  }
+
+ private:
+  torch::Tensor host_;
+  mutable torch::Tensor device_;
+};
+
 }  // namespace detail
 
 /// Softmax cross-entropy, the paper's loss.
@@ -105,17 +130,16 @@ struct class_weighted_cross_entropy {
     weights_ = torch::tensor(w);
   }
   torch::Tensor operator()(const torch::Tensor& logits, const torch::Tensor& targets) const {
-    detail::check_batch(logits, targets, weights_.defined() ? weights_.size(0) : -1, "class_weighted_cross_entropy");
-    const auto& w = detail::require_prior(weights_, "class_weighted_cross_entropy");
+    detail::check_batch(logits, targets, weights_.size(), "class_weighted_cross_entropy");
     return torch::nn::functional::cross_entropy(
         logits, targets,
-        torch::nn::functional::CrossEntropyFuncOptions().weight(w.to(logits.device(), logits.scalar_type())));
+        torch::nn::functional::CrossEntropyFuncOptions().weight(weights_.like(logits, "class_weighted_cross_entropy")));
   }
   [[nodiscard]] std::string name() const { return power == 1.0 ? "weighted_ce" : fmt::format("weighted_ce(p={:g})", power); }
-  [[nodiscard]] const torch::Tensor& weights() const noexcept { return weights_; }
+  [[nodiscard]] const torch::Tensor& weights() const noexcept { return weights_.host(); }
 
  private:
-  torch::Tensor weights_;
+  detail::per_class_tensor weights_;
 };
 
 /// Focal loss (Lin et al. 2017): mean of -(1 - p_t)^gamma log p_t. gamma = 0 is cross-entropy.
@@ -140,15 +164,14 @@ struct logit_adjusted_cross_entropy {
 
   void set_class_counts(std::span<const std::int64_t> counts) { log_prior_ = detail::class_prior(counts).log(); }
   torch::Tensor operator()(const torch::Tensor& logits, const torch::Tensor& targets) const {
-    detail::check_batch(logits, targets, log_prior_.defined() ? log_prior_.size(0) : -1, name().c_str());
-    const auto& lp = detail::require_prior(log_prior_, "logit_adjusted_cross_entropy");
-    return torch::nn::functional::cross_entropy(
-        logits + tau * lp.to(logits.device(), logits.scalar_type()), targets);
+    detail::check_batch(logits, targets, log_prior_.size(), "logit_adjusted_cross_entropy");
+    return torch::nn::functional::cross_entropy(logits + tau * log_prior_.like(logits, "logit_adjusted_cross_entropy"),
+                                                targets);
   }
   [[nodiscard]] std::string name() const { return fmt::format("logit_adjusted(tau={:g})", tau); }
 
  private:
-  torch::Tensor log_prior_;
+  detail::per_class_tensor log_prior_;
 };
 
 /// Balanced softmax (Ren et al. 2020): softmax over logits + log prior, i.e. logit adjustment
@@ -170,16 +193,16 @@ struct posthoc_logit_adjustment {
 
   void fit(std::span<const std::int64_t> counts) { log_prior_ = detail::class_prior(counts).log(); }
   [[nodiscard]] torch::Tensor operator()(const torch::Tensor& logits) const {
-    const auto& lp = detail::require_prior(log_prior_, "posthoc_logit_adjustment");
+    const auto& lp = log_prior_.like(logits, "posthoc_logit_adjustment");
     if (logits.size(-1) != lp.size(0))
       throw config_error("posthoc_logit_adjustment",
                          fmt::format("logits have {} classes, prior has {}", logits.size(-1), lp.size(0)));
-    return logits - tau * lp.to(logits.device(), logits.scalar_type());
+    return logits - tau * lp;
   }
   [[nodiscard]] std::string name() const { return fmt::format("posthoc_la(tau={:g})", tau); }
 
  private:
-  torch::Tensor log_prior_;
+  detail::per_class_tensor log_prior_;
 };
 
 /// tau-normalised classifier (Kang et al. 2020): each class's weight row is divided by its norm

@@ -307,6 +307,7 @@ class two_phase {
         {"best_epoch", state_.best_epoch},
         {"best_value", state_.best_value},
         {"stale_epochs", state_.stale_epochs},
+        {"has_best", !state_.best.empty()},  // no snapshot is kept when restore_best is off
         {"seconds", resumed_seconds_ + seconds_since(fit_start_)},
         {"phase_seconds", state_.seconds + seconds_since(state_.started)},
         {"phase1", resumed_result_.phase1 ? to_json(*resumed_result_.phase1) : nlohmann::json()},
@@ -354,17 +355,14 @@ class two_phase {
       r.phase = state.at("phase").get<int>();
       const auto epoch = state.at("epoch").get<std::int64_t>();
       r.phase_done = state.at("phase_done").get<bool>();
-      r.next_epoch = epoch + 1;
-      if (r.phase_done) {  // the phase finished at that epoch: its end-of-phase work still runs
-        r.next_epoch = epoch + 1;
-      }
+      r.next_epoch = epoch + 1;  // when phase_done, the phase's end-of-phase work still runs
       r.best_epoch = state.at("best_epoch").get<std::int64_t>();
       r.best_value = state.at("best_value").get<double>();
       r.stale_epochs = state.at("stale_epochs").get<std::int64_t>();
       r.phase_seconds = state.value("phase_seconds", 0.0);
       torch::serialize::InputArchive best_archive;
       archive.read("best", best_archive);
-      if (r.best_epoch >= 0) r.best.load(best_archive, *model_);
+      if (state.value("has_best", false)) r.best.load(best_archive, *model_);
       r.optimizer = std::make_shared<torch::serialize::InputArchive>();
       archive.read("optimizer", *r.optimizer);
       resumed_seconds_ = state.value("seconds", 0.0);
@@ -474,8 +472,12 @@ class two_phase {
     return order;
   }
 
-  std::vector<std::int64_t> epoch_plan(int phase, std::int64_t epoch, std::span<const std::int64_t> labels) const {
+  /// The examples of one epoch before shuffling: phase 2 the whole split; phase 1 the sampler's
+  /// plan, drawn again only for a sampler that redraws every epoch (`first` is epoch 0's).
+  std::vector<std::int64_t> epoch_plan(int phase, std::int64_t epoch, std::span<const std::int64_t> labels,
+                                       const sampling_plan& first) const {
     if (phase == 2) return identity_order(static_cast<std::int64_t>(labels.size()));
+    if (epoch == 0 || !redraws_every_epoch_v<Sampler>) return first.indices;
     return plan_epoch(sampler_, labels, num_classes(), options_.seed, epoch).indices;
   }
 
@@ -605,7 +607,7 @@ class two_phase {
     for (; !resumed_done && epoch < epochs && !stopped; ++epoch) {
       const auto epoch_start = clock::now();
       set_learning_rate(schedule_.learning_rate(phase, epoch));
-      const auto order = shuffled(epoch_plan(phase, epoch, train.labels), phase, epoch);
+      const auto order = shuffled(epoch_plan(phase, epoch, train.labels, first_plan), phase, epoch);
       const auto steps = static_cast<std::int64_t>((order.size() + static_cast<std::size_t>(batch_size) - 1) /
                                                    static_cast<std::size_t>(batch_size));
       double loss_sum = 0;
