@@ -1,6 +1,7 @@
 // tpt-plan: show what a phase-1 sampling policy does to a class distribution, class by class,
 // before any training: per-class counts before and after, totals, duplicates and drops, as a
 // table, CSV and a log-scale SVG bar chart (the paper's Figures 4-6).
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
@@ -234,8 +235,10 @@ void with_policy(const settings& s, const tpt::class_distribution& d, F&& f) {
     if (s.every_epoch) f(tpt::every_epoch(std::move(policy)));
     else f(std::move(policy));
   };
-  bool is_preset = false;
-  for (auto name : tpt::presets::names) is_preset = is_preset || s.policy == name;
+  // presets::visit takes '_' for '-' (ros_rus_15k); so does this test.
+  std::string key = s.policy;
+  std::replace(key.begin(), key.end(), '_', '-');
+  const bool is_preset = std::ranges::find(tpt::presets::names, key) != tpt::presets::names.end();
   check_applicable(s, is_preset);
   if (is_preset) {
     double scale = 1.0;

@@ -142,6 +142,34 @@ inline po::options_description experiment_option_groups(experiment_options& o, b
   return all;
 }
 
+/// A post-hoc correction requested with --posthoc.
+struct posthoc_spec {
+  std::string kind;  // "la" or "tau_norm"
+  double tau = 1.0;
+  [[nodiscard]] std::string name() const { return fmt::format("{}(tau={:g})", kind, tau); }
+};
+
+inline std::vector<posthoc_spec> parse_posthoc(const std::vector<std::string>& specs) {
+  std::vector<posthoc_spec> out;
+  for (const auto& s : specs) {
+    const auto colon = s.find(':');
+    posthoc_spec p{s.substr(0, colon), 1.0};
+    if (p.kind != "la" && p.kind != "tau_norm")
+      throw config_error("posthoc", fmt::format("expected la[:tau] or tau_norm[:tau], got '{}'", s));
+    if (colon != std::string::npos) {
+      try {
+        std::size_t used = 0;
+        p.tau = std::stod(s.substr(colon + 1), &used);
+        if (used != s.size() - colon - 1) throw std::invalid_argument("trailing");
+      } catch (const std::exception&) {
+        throw config_error("posthoc", fmt::format("'{}': tau after ':' must be a number", s));
+      }
+    }
+    out.push_back(p);
+  }
+  return out;
+}
+
 /// Parse argv (and --config FILE); print --help; turn every bad value into one clear line.
 /// Returns nullopt when the program should exit with `exit_code`.
 inline std::optional<experiment_options> parse_experiment_options(int argc, char** argv, const std::string& program,
@@ -179,6 +207,12 @@ inline std::optional<experiment_options> parse_experiment_options(int argc, char
     (void)on_off(o.fast_path, "fast-path");
     if (o.channels_last != "auto") (void)on_off(o.channels_last, "channels-last");
     for (const auto& l : o.losses) (void)loss_choice::parse(l);
+    // Checked here, before any data is read or model trained, though they are used later.
+    (void)parse_posthoc(o.posthoc);
+    if (o.lr_policy != "constant" && o.lr_policy != "cosine" && o.lr_policy != "step")
+      throw config_error("lr-policy", fmt::format("expected constant, cosine or step, got '{}'", o.lr_policy));
+    if (o.stem != "auto" && o.stem != "imagenet" && o.stem != "small")
+      throw config_error("stem", fmt::format("expected auto, imagenet or small, got '{}'", o.stem));
     if (o.schedule != "demo" && o.schedule != "paper")
       throw config_error("schedule", fmt::format("expected demo or paper, got '{}'", o.schedule));
     if (o.on_bad_image != "fail" && o.on_bad_image != "skip")
@@ -463,34 +497,6 @@ inline ResNet model_for(const experiment_options& o, const prepared_data& d, boo
     if (log) fmt::print("{}\n", report);
   }
   return model;
-}
-
-/// A post-hoc correction requested with --posthoc.
-struct posthoc_spec {
-  std::string kind;  // "la" or "tau_norm"
-  double tau = 1.0;
-  [[nodiscard]] std::string name() const { return fmt::format("{}(tau={:g})", kind, tau); }
-};
-
-inline std::vector<posthoc_spec> parse_posthoc(const std::vector<std::string>& specs) {
-  std::vector<posthoc_spec> out;
-  for (const auto& s : specs) {
-    const auto colon = s.find(':');
-    posthoc_spec p{s.substr(0, colon), 1.0};
-    if (p.kind != "la" && p.kind != "tau_norm")
-      throw config_error("posthoc", fmt::format("expected la[:tau] or tau_norm[:tau], got '{}'", s));
-    if (colon != std::string::npos) {
-      try {
-        std::size_t used = 0;
-        p.tau = std::stod(s.substr(colon + 1), &used);
-        if (used != s.size() - colon - 1) throw std::invalid_argument("trailing");
-      } catch (const std::exception&) {
-        throw config_error("posthoc", fmt::format("'{}': tau after ':' must be a number", s));
-      }
-    }
-    out.push_back(p);
-  }
-  return out;
 }
 
 /// Evaluates the test split at the end of phase 1 (the paper reports both phases) and keeps the
