@@ -199,6 +199,23 @@ TEST_CASE("COCO Camera Traps: file names that leave the root or repeat are bad r
   CHECK(r.report.annotations_unmatched == 0);
 }
 
+TEST_CASE("COCO Camera Traps: a bad file name outside the selected seasons is only counted as outside", "[coco][errors]") {
+  tpt::test::scratch_dir dir;
+  const std::string imgs = coco_image("i1", "S9/ok.JPG", "s1", "A") + ",\n" +
+                           coco_image("i2", "S1/../../etc/passwd", "s2", "A");
+  const std::string anns = coco_annotation("a1", "i1", 2) + "," + coco_annotation("a2", "i2", 2);
+  const auto file = write_file(dir / "m.json", coco_json(imgs, anns, categories));
+  const auto r = read_coco_camera_traps(file, season9());  // the default policy fails on bad records
+  REQUIRE(r.index.size() == 1);
+  CHECK(r.index.samples[0].path == "S9/ok.JPG");
+  CHECK(r.index.skipped.empty());
+  CHECK(r.report.outside_prefixes == 1);
+  // Selected, the same name is a bad record again.
+  coco_camera_traps_options s1;
+  s1.path_prefixes = season_prefixes({1});
+  CHECK_THAT(read_error(file, s1).what(), Catch::Contains("escapes the image root"));
+}
+
 TEST_CASE("COCO Camera Traps: wrong types and missing fields name the element, line and byte", "[coco][errors]") {
   tpt::test::scratch_dir dir;
   struct bad {

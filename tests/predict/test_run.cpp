@@ -324,6 +324,17 @@ TEST_CASE("a manifest names images under a root, and a bad one gives file and li
   CHECK_THROWS_WITH(tp::list_images(ckpt), Catch::Contains("is not a folder"));
 }
 
+TEST_CASE("list_images passes over hidden files and folders, as the training folder source does", "[run]") {
+  tpt::test::scratch_dir dir("tpt-list");
+  const std::vector<std::uint8_t> bytes{'x'};
+  tpt::test::write_bytes(dir / "cam1/IMG_0001.JPG", bytes);
+  tpt::test::write_bytes(dir / "cam1/._IMG_0001.JPG", bytes);   // a macOS sidecar
+  tpt::test::write_bytes(dir / ".thumbnails/IMG_0001.JPG", bytes);
+  const auto listing = tp::list_images(dir.path());
+  CHECK(listing.files == std::vector<std::string>{"cam1/IMG_0001.JPG"});
+  CHECK(listing.ignored == 0);
+}
+
 TEST_CASE("a MegaDetector run classifies the selected detections' crops and keeps every other field", "[run][megadetector]") {
   tpt::test::scratch_dir dir("tpt-md-run");
   const auto root = dir.path() / "cams";

@@ -329,6 +329,12 @@ class coco_reader {
     image.offset = e.offset;
     std::string normal;
     if (auto why = path_problem(file_name)) {
+      // The season filter comes first: a malformed name in a season nobody asked for is not
+      // this read's problem (matched on the name as written; it has no normal form).
+      if (!selected(file_name)) {
+        ++report_.outside_prefixes;
+        return;
+      }
       // Kept (flagged) so that its annotations still find it.
       problems_.push_back({bad_records::kind::bad_path, e.offset, std::string(file_name), {}, *why});
       image.path = arena_.store(file_name);

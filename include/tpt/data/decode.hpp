@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
@@ -365,10 +366,16 @@ inline image decode_png(std::span<const std::uint8_t> bytes, const std::filesyst
   if (options.max_pixels <= 0)
     throw config_error("max_pixels", fmt::format("must be positive, got {}", options.max_pixels));
   if (bytes.empty()) throw image_error(name, image_problem::empty, "the file has 0 bytes");
-  switch (detect_format(bytes)) {
-    case image_format::jpeg: return detail::decode_jpeg(bytes, name, options);
-    case image_format::png: return detail::decode_png(bytes, name, options);
-    case image_format::unknown: break;
+  // Running out of memory on one image is that image's problem (named, recorded or skipped by
+  // the caller's policy like any other), not a bare std::bad_alloc that stops a whole run.
+  try {
+    switch (detect_format(bytes)) {
+      case image_format::jpeg: return detail::decode_jpeg(bytes, name, options);
+      case image_format::png: return detail::decode_png(bytes, name, options);
+      case image_format::unknown: break;
+    }
+  } catch (const std::bad_alloc&) {
+    throw image_error(name, image_problem::too_large, "out of memory while decoding");
   }
   throw image_error(name, image_problem::unsupported, describe_signature(bytes));
 }

@@ -80,10 +80,8 @@ inline preflight_report preflight_images(const std::filesystem::path& root, std:
     }
     try {
       (void)decode_image_file(file, decode);
-    } catch (const image_error& e) {
+    } catch (const image_error& e) {  // out of memory included: decode_image reports it as too_large
       found[i] = image_issue{i, rel, e.problem(), e.detail()};
-    } catch (const std::bad_alloc&) {
-      found[i] = image_issue{i, rel, image_problem::too_large, "out of memory while decoding"};
     }
   });
   preflight_report report;

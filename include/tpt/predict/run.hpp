@@ -53,7 +53,9 @@ struct image_listing {
 };
 
 /// Every .jpg/.jpeg/.png file under `folder`, recursively (links to files are followed, links to
-/// folders are not, so a link cannot make the walk loop). tpt::input_error when `folder` is not one.
+/// folders are not, so a link cannot make the walk loop). Hidden files and folders (a leading
+/// '.', such as the `._IMG_0001.JPG` sidecars macOS leaves on copied camera cards) are passed
+/// over, as the training folder source does. tpt::input_error when `folder` is not one.
 [[nodiscard]] inline image_listing list_images(const std::filesystem::path& folder) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -65,6 +67,11 @@ struct image_listing {
   for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) throw input_error(folder, fmt::format("cannot list: {}", ec.message()));
     std::error_code type_ec;
+    const std::string name = it->path().filename().string();
+    if (!name.empty() && name.front() == '.') {
+      if (it->is_directory(type_ec)) it.disable_recursion_pending();
+      continue;
+    }
     if (!it->is_regular_file(type_ec)) continue;
     if (has_image_extension(it->path())) {
       out.files.push_back(it->path().lexically_relative(folder).generic_string());
