@@ -4,10 +4,12 @@ with. Same model (torchvision's resnet18, small-image stem below 64 px), loss (c
 optimiser (Adam 1e-3), batch, image sizes and thread count.
 
   --mode step      the training step alone on synthetic tensors
+  --mode optimizer forward+backward against Adam's step() alone, per-parameter and foreach
+                   (--stem imagenet --channels 1 --sizes 28: the demo grid's model)
   --mode pipeline  end to end: uint8 images in memory -> DataLoader workers (RandomResizedCrop,
                    flip, normalise, as torchvision users write it) -> pinned batches -> step
 
-usage: bench_train.py [--mode step|pipeline] [--sizes 32,64,224] [--batch 64] [--threads N]
+usage: bench_train.py [--mode step|pipeline|optimizer] [--sizes 32,64,224] [--batch 64] [--threads N]
                       [--device cpu|cuda] [--amp on|off] [--channels-last on|off]
                       [--images N] [--epochs N] [--workers N] [--repeats N]
 Prints one line per size, 'pytorch <size>px: median <img/s> img/s ...', like bench_train."""
@@ -21,11 +23,13 @@ import torchvision
 import torchvision.transforms as T
 
 
-def model_for(size, classes):
+def model_for(size, classes, stem="auto", channels=3):
     m = torchvision.models.resnet18(num_classes=classes)
-    if size <= 64:  # tpt's small-image stem: 3x3 conv, no max-pool
-        m.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    if stem == "small" or (stem == "auto" and size <= 64):  # tpt's small-image stem: 3x3, no max-pool
+        m.conv1 = torch.nn.Conv2d(channels, 64, 3, 1, 1, bias=False)
         m.maxpool = torch.nn.Identity()
+    elif channels != 3:  # the ImageNet stem on grey images, as tpt-grid builds it for Fashion-MNIST
+        m.conv1 = torch.nn.Conv2d(channels, 64, 7, 2, 3, bias=False)
     return m
 
 
@@ -54,6 +58,33 @@ def make_step(m, opt, a):
         return loss
 
     return step
+
+
+def bench_optimizer(a):
+    """How much of a CPU training step is Adam's step(), per-parameter (foreach=False, what
+    LibTorch's C++ Adam does) and multi-tensor (foreach=True)."""
+    for size in (int(s) for s in a.sizes.split(",")):
+        x = torch.randn(a.batch, a.channels, size, size, device=a.device)
+        y = torch.randint(0, a.classes, (a.batch,), device=a.device)
+        for foreach in (False, True):
+            torch.manual_seed(0)
+            m = model_for(size, a.classes, a.stem, a.channels).to(a.device).train()
+            opt = torch.optim.Adam(m.parameters(), lr=1e-3, foreach=foreach)
+            backward, update = [], []
+            for i in range(a.repeats + 1):
+                t0 = time.perf_counter()
+                opt.zero_grad(set_to_none=True)
+                torch.nn.functional.cross_entropy(m(x), y).backward()
+                t1 = time.perf_counter()
+                opt.step()
+                t2 = time.perf_counter()
+                if i > 0:  # the first step allocates Adam's state
+                    backward.append(t1 - t0)
+                    update.append(t2 - t1)
+            fb, st = statistics.median(backward), statistics.median(update)
+            print(f"pytorch optimizer {size}px foreach={foreach}: forward+backward {1e3 * fb:.1f} ms, "
+                  f"Adam step {1e3 * st:.1f} ms ({100 * st / (fb + st):.0f}% of the step; median of {a.repeats})",
+                  flush=True)
 
 
 def bench_step(a):
@@ -143,6 +174,8 @@ def main():
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--stem", choices=("auto", "small", "imagenet"), default="auto")  # --mode optimizer
+    ap.add_argument("--channels", type=int, default=3)                               # --mode optimizer
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -152,7 +185,10 @@ def main():
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    bench_step(a) if a.mode == "step" else bench_pipeline(a)
+    modes = {"step": bench_step, "pipeline": bench_pipeline, "optimizer": bench_optimizer}
+    if a.mode not in modes:
+        raise SystemExit(f"bench_train.py: unknown --mode '{a.mode}' (step, pipeline or optimizer)")
+    modes[a.mode](a)
 
 
 if __name__ == "__main__":
