@@ -257,6 +257,18 @@ TEST_CASE("resuming from a checkpoint gives the weights of an uninterrupted run"
   CHECK(identical(weights_of(*third.model()), expected));
 }
 
+TEST_CASE("a second fit() starts afresh: no phase-1 result carried over", "[trainer]") {
+  torch::set_num_threads(1);
+  const auto train = synthetic(1), val = synthetic(2, {6, 3, 3});
+  auto t = make_trainer(schedule(1, 1));
+  const auto first = t.fit(train, val);
+  REQUIRE(first.phase1);
+  t.schedule() = schedule(0, 1);  // phase 2 alone, on the model as it is
+  const auto second = t.fit(train, val);
+  CHECK_FALSE(second.phase1);
+  CHECK(second.phase2);
+}
+
 TEST_CASE("resuming works when no best weights are kept (restore_best off)", "[trainer]") {
   torch::set_num_threads(1);
   tpt::test::scratch_dir dir;

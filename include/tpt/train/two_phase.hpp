@@ -120,6 +120,23 @@ struct evaluation {
 
 namespace detail {
 
+/// The summed cross-entropy of an evaluation, accumulated on the model's device (in double) and
+/// read once.
+class loss_total {
+ public:
+  explicit loss_total(const torch::Device& device)
+      : sum_(torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device))) {}
+  void add(const torch::Tensor& logits, const torch::Tensor& targets) {
+    sum_ += torch::nn::functional::cross_entropy(
+                logits, targets, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                .to(torch::kFloat64);
+  }
+  [[nodiscard]] double sum() const { return sum_.item<double>(); }
+
+ private:
+  torch::Tensor sum_;
+};
+
 /// A copy of every parameter and buffer of a module, for early stopping's best weights.
 class weight_snapshot {
  public:
@@ -241,6 +258,11 @@ class two_phase {
     const auto start = clock::now();
     check_split(train, "train");
     check_split(validation, "validation");
+    fit_start_ = start;
+    if (!resume_) {  // a fresh run: nothing carried over from an earlier fit() or resume()
+      resumed_result_ = {};
+      resumed_seconds_ = 0;
+    }
     fit_result result = resumed_result_;
     [[maybe_unused]] fit_begin_event begin{options_.run_name, resume_ ? resume_->phase : 1, resume_ ? resume_->next_epoch : 0};
     (detail::call_on_fit_begin(callbacks, begin, *this), ...);
@@ -268,7 +290,10 @@ class two_phase {
     out.targets = split.labels;
     model_->eval();
     torch::NoGradGuard no_grad;
-    double loss_sum = 0;
+    // Loss and predictions stay on the model's device until the end: reading them per batch
+    // would make the CPU wait for the GPU at every batch.
+    detail::loss_total loss(options_.device);
+    std::vector<torch::Tensor> predicted;
     auto loader = make_loader(split, identity_order(split.size()), false, options_.eval_batch_size, 0, 0);
     while (auto batch = loader.next()) {
       torch::Tensor logits;
@@ -278,14 +303,14 @@ class two_phase {
       }
       logits = torch::Tensor(transform(logits.to(torch::kFloat32)));
       out.metric.update(logits, batch->targets);
-      loss_sum += torch::nn::functional::cross_entropy(logits, batch->targets,
-                                                       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                      .template item<double>();
-      const auto pred = logits.argmax(1).to(torch::kCPU);
-      out.predictions.insert(out.predictions.end(), pred.data_ptr<std::int64_t>(),
-                             pred.data_ptr<std::int64_t>() + pred.numel());
+      loss.add(logits, batch->targets);
+      predicted.push_back(logits.argmax(1));
     }
-    out.loss = split.size() ? loss_sum / static_cast<double>(split.size()) : 0.0;
+    if (!predicted.empty()) {
+      const auto pred = torch::cat(predicted).to(torch::kCPU).contiguous();
+      out.predictions.assign(pred.data_ptr<std::int64_t>(), pred.data_ptr<std::int64_t>() + pred.numel());
+    }
+    out.loss = split.size() ? loss.sum() / static_cast<double>(split.size()) : 0.0;
     return out;
   }
 
@@ -493,19 +518,22 @@ class two_phase {
     metric_.reset();
     model_->eval();
     torch::NoGradGuard no_grad;
-    double loss_sum = 0;
+    detail::loss_total loss(options_.device);  // read once, at the end (as in evaluate)
     auto account = [&](torch::Tensor logits, const torch::Tensor& targets) {
       logits = logits.to(torch::kFloat32);
       metric_.update(logits, targets);
-      loss_sum += torch::nn::functional::cross_entropy(
-                      logits, targets, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                      .template item<double>();
+      loss.add(logits, targets);
     };
     if (features.defined()) {  // fast path: the backbone's output is cached
       const auto targets = torch::tensor(validation.labels, torch::kInt64).to(options_.device);
       for (std::int64_t i = 0; i < features.size(0); i += options_.eval_batch_size) {
         const auto end = std::min(features.size(0), i + options_.eval_batch_size);
-        account(model_->classifier()->forward(features.slice(0, i, end)), targets.slice(0, i, end));
+        torch::Tensor logits;
+        {  // under autocast as on the plain path, so both monitor the same numbers
+          autocast_guard autocast(options_.device, options_.mixed_precision);
+          logits = model_->classifier()->forward(features.slice(0, i, end));
+        }
+        account(logits, targets.slice(0, i, end));
       }
     } else {
       auto loader = make_loader(validation, identity_order(validation.size()), false, options_.eval_batch_size, 0, 0);
@@ -519,7 +547,7 @@ class two_phase {
       }
     }
     auto scalars = metric_scalars(metric_.scalars());
-    scalars["loss"] = loss_sum / static_cast<double>(validation.labels.size());
+    scalars["loss"] = loss.sum() / static_cast<double>(validation.labels.size());
     return scalars;
   }
 
@@ -575,7 +603,6 @@ class two_phase {
       resume_.reset();
     }
     state_.started = clock::now();
-    if (fit_start_ == clock::time_point{}) fit_start_ = state_.started;
 
     // The phase's training distribution, for prior-aware losses and the record.
     const auto first_plan = phase == 1 ? plan_epoch(sampler_, train.labels, num_classes(), options_.seed, 0)
