@@ -141,3 +141,93 @@ TEST_CASE("impossible ResNet options are refused by name", "[model][resnet][erro
   printed << *tpt::resnet34({.num_classes = 52});
   CHECK_THAT(printed.str(), Catch::StartsWith("tpt::ResNet(resnet34, num_classes=52, in_channels=3, stem=imagenet)"));
 }
+
+TEST_CASE("live_taps finds the kernel taps that can see the input", "[model][resnet][live-taps]") {
+  using tpt::detail::live_taps;
+  // A 3x3 kernel over a 1x1 map (layer4 at 28 px): only the centre tap.
+  auto centre = live_taps(1, 3, 1, 1);
+  CHECK_FALSE(centre.full);
+  CHECK(centre.first == 1);
+  CHECK(centre.count == 1);
+  CHECK(centre.padding == 0);
+  // Stride 2 from 2x2 to 1x1 (layer4's first convolution): taps 1 and 2.
+  auto strided = live_taps(2, 3, 2, 1);
+  CHECK_FALSE(strided.full);
+  CHECK(strided.first == 1);
+  CHECK(strided.count == 2);
+  CHECK(strided.padding == 0);
+  // Every tap sees a 2x2 map at stride 1, and any map without padding.
+  CHECK(live_taps(2, 3, 1, 1).full);
+  CHECK(live_taps(7, 3, 1, 1).full);
+  CHECK(live_taps(1, 1, 1, 0).full);
+  CHECK(live_taps(28, 7, 2, 3).full);
+  // A 7x7 kernel with padding 3 over a 1x1 map: the centre only.
+  auto wide = live_taps(1, 7, 1, 3);
+  CHECK(wide.first == 3);
+  CHECK(wide.count == 1);
+}
+
+TEST_CASE("convolving with the live taps equals the full convolution, gradients included", "[model][resnet][live-taps]") {
+  torch::manual_seed(9);
+  int pruned = 0;
+  for (std::int64_t k : {1, 2, 3, 5, 7})
+    for (std::int64_t s : {1, 2, 3})
+      for (std::int64_t p = 0; p <= k / 2 + 1; ++p)
+        for (std::int64_t h : {1, 2, 3, 5})
+          for (std::int64_t w : {1, 2, 4}) {
+            if (h + 2 * p < k || w + 2 * p < k) continue;
+            CAPTURE(k, s, p, h, w);
+            torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 4, k).stride(s).padding(p).bias(true));
+            const auto x = torch::randn({2, 3, h, w}).set_requires_grad(true);
+            const auto reference = conv(x);
+            const auto seed = torch::randn_like(reference);
+            const auto ref_grads = torch::autograd::grad({reference}, {x, conv->weight, conv->bias}, {seed});
+            const auto out = tpt::detail::conv2d_live_taps(*conv, x);
+            REQUIRE(out.sizes() == reference.sizes());
+            CHECK(tpt::test::max_abs_diff(out, reference) < 1e-5);
+            const auto grads = torch::autograd::grad({out}, {x, conv->weight, conv->bias}, {seed});
+            for (std::size_t i = 0; i < grads.size(); ++i) CHECK(tpt::test::max_abs_diff(grads[i], ref_grads[i]) < 1e-5);
+            const auto rows = tpt::detail::live_taps(h, k, s, p), cols = tpt::detail::live_taps(w, k, s, p);
+            if (!rows.full || !cols.full) {
+              ++pruned;
+              // Outside the live window the weight gradient is exactly zero.
+              auto dead = torch::ones_like(grads[1], torch::kBool);
+              dead.slice(2, rows.first, rows.first + rows.count).slice(3, cols.first, cols.first + cols.count).fill_(false);
+              CHECK(grads[1].masked_select(dead).abs().sum().item<double>() == 0.0);
+              CHECK(ref_grads[1].masked_select(dead).abs().sum().item<double>() == 0.0);
+            }
+          }
+  CHECK(pruned > 20);  // the sweep did exercise the sub-kernel path
+}
+
+TEST_CASE("skipping padding taps leaves ResNet-18's logits and gradients unchanged", "[model][resnet][live-taps]") {
+  // 28 px through the ImageNet stem: layer3 at 2x2, layer4 at 1x1, as tpt-grid trains it.
+  auto with = tpt::resnet18({.num_classes = 10, .in_channels = 1, .stem = tpt::resnet_stem::imagenet});
+  auto without = tpt::resnet18(
+      {.num_classes = 10, .in_channels = 1, .stem = tpt::resnet_stem::imagenet, .skip_padding_taps = false});
+  {
+    torch::NoGradGuard no_grad;
+    auto src = with->named_parameters();
+    for (auto& p : without->named_parameters()) p.value().copy_(src[p.key()]);
+  }
+  with->train();
+  without->train();
+  torch::manual_seed(2);
+  const auto x = torch::randn({8, 1, 28, 28});
+  const auto y = torch::randint(10, {8}, torch::kLong);
+  const auto a = with->forward(x), b = without->forward(x);
+  CHECK(tpt::test::max_abs_diff(a, b) < 1e-4);
+  torch::nn::functional::cross_entropy(a, y).backward();
+  torch::nn::functional::cross_entropy(b, y).backward();
+  auto other = without->named_parameters();
+  for (const auto& p : with->named_parameters()) {
+    CAPTURE(p.key());
+    const auto& g = p.value().grad();
+    const auto& h = other[p.key()].grad();
+    CHECK(tpt::test::max_abs_diff(g, h) <= 1e-4 * std::max(1.0, h.abs().max().item<double>()));
+  }
+  // layer4's 3x3 kernels over a 1x1 map: the eight outer taps get no gradient on either path.
+  const auto& g = with->named_parameters()["layer4.1.conv1.weight"].grad();
+  CHECK(g.index({torch::indexing::Slice(), torch::indexing::Slice(), 0, 0}).abs().max().item<double>() == 0.0);
+  CHECK(g.index({torch::indexing::Slice(), torch::indexing::Slice(), 1, 1}).abs().max().item<double>() > 0.0);
+}

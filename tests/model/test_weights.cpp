@@ -48,7 +48,9 @@ std::string read_record(const fs::path& file, const std::string& name) {
 }
 
 // Compare our model, loaded with torchvision's weights, against torchvision's outputs.
-void check_equivalence(tpt::ResNet& model, const fs::path& dir) {
+// `train_tolerance` bounds the training-mode logits and BatchNorm statistics (see the ResNet-34
+// case for when it needs to be wider).
+void check_equivalence(tpt::ResNet& model, const fs::path& dir, double train_tolerance = 1e-4) {
   const auto ref = tpt::read_state_dict(dir / "reference.pt");
   const auto report = tpt::load_weights(model, dir / "weights.pt");
   CHECK(report.loaded == model->named_parameters().size() + model->named_buffers().size());
@@ -63,10 +65,10 @@ void check_equivalence(tpt::ResNet& model, const fs::path& dir) {
 
   // Training mode: batch statistics, and the running ones move exactly as PyTorch's do.
   model->train();
-  CHECK(max_abs_diff(model->forward(x), ref["logits_train"]) < 1e-4);
+  CHECK(max_abs_diff(model->forward(x), ref["logits_train"]) < train_tolerance);
   for (const auto& b : model->named_buffers()) {
     INFO(b.key());
-    CHECK(max_abs_diff(b.value(), ref["after." + b.key()]) < 1e-5);
+    CHECK(max_abs_diff(b.value(), ref["after." + b.key()]) < train_tolerance / 10);
   }
   CHECK(model->bn1->num_batches_tracked.item<std::int64_t>() == 8);
 }
@@ -108,8 +110,16 @@ TEST_CASE("torchvision resnet34 weights give torchvision's logits", "[model][wei
   tpt::test::scratch_dir dir("tpt-weights");
   tpt::test::run_reference(
       fmt::format("export --arch resnet34 --classes 10 --size 32 --batch 2 --out '{}'", dir.path().string()));
+  // At 32 px through the ImageNet stem layer4 works on 1x1 maps, where tpt convolves with the
+  // centre taps only (resnet_options::skip_padding_taps). Run in full, the convolutions are
+  // torchvision's and so are the results to 1e-4 in training mode too.
+  auto full = tpt::resnet34({.num_classes = 10, .skip_padding_taps = false});
+  check_equivalence(full, dir.path());
+  // Skipping the padding taps changes only the order of the sums: eval-mode logits still agree
+  // to 1e-5. Training mode normalises layer4 over a batch of 2 values per channel, which
+  // magnifies float rounding; it agrees to 1e-3.
   auto model = tpt::resnet34({.num_classes = 10});
-  check_equivalence(model, dir.path());
+  check_equivalence(model, dir.path(), 1e-3);
 }
 
 TEST_CASE("ImageNet weights into a 52-class model replace the classifier and say so", "[model][weights][python]") {

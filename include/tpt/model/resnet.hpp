@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "tpt/core/error.hpp"
+#include "tpt/model/detail/live_taps.hpp"
 
 namespace tpt {
 
@@ -42,6 +43,11 @@ struct resnet_options {
   /// torchvision's zero_init_residual: each block's last BatchNorm starts with weight 0, so every
   /// residual block starts as the identity.
   bool zero_init_residual = false;
+  /// Convolve with only the kernel taps that can see the feature map: on maps as small as the
+  /// kernel (layer4 is 1x1 for 28 px images through the ImageNet stem) the other taps multiply
+  /// zero padding everywhere. Same outputs and gradients to float summation order; off runs
+  /// every convolution in full, as torchvision does.
+  bool skip_padding_taps = true;
 };
 
 /// torchvision.models.resnet.BasicBlock: two 3x3 convolutions and a shortcut, which is a 1x1
@@ -50,11 +56,12 @@ class BasicBlockImpl : public torch::nn::Module {
  public:
   static constexpr std::int64_t expansion = 1;
 
-  BasicBlockImpl(std::int64_t in_planes, std::int64_t planes, std::int64_t stride)
+  BasicBlockImpl(std::int64_t in_planes, std::int64_t planes, std::int64_t stride, bool skip_padding_taps = true)
       : conv1(register_module("conv1", conv3x3(in_planes, planes, stride))),
         bn1(register_module("bn1", torch::nn::BatchNorm2d(planes))),
         conv2(register_module("conv2", conv3x3(planes, planes, 1))),
-        bn2(register_module("bn2", torch::nn::BatchNorm2d(planes))) {
+        bn2(register_module("bn2", torch::nn::BatchNorm2d(planes))),
+        skip_padding_taps_(skip_padding_taps) {
     if (stride != 1 || in_planes != planes * expansion) {
       downsample = register_module(
           "downsample",
@@ -66,9 +73,9 @@ class BasicBlockImpl : public torch::nn::Module {
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
-    torch::Tensor out = bn1(conv1(x));
+    torch::Tensor out = bn1(convolve(*conv1, x));
     out.relu_();
-    out = bn2(conv2(out));
+    out = bn2(convolve(*conv2, out));
     out += downsample.is_empty() ? x : downsample->forward(x);
     return out.relu_();
   }
@@ -80,6 +87,12 @@ class BasicBlockImpl : public torch::nn::Module {
   torch::nn::Sequential downsample{nullptr};
 
  private:
+  bool skip_padding_taps_;
+
+  [[nodiscard]] torch::Tensor convolve(torch::nn::Conv2dImpl& conv, const torch::Tensor& x) const {
+    return skip_padding_taps_ ? detail::conv2d_live_taps(conv, x) : conv.forward(x);
+  }
+
   static torch::nn::Conv2d conv3x3(std::int64_t in, std::int64_t out, std::int64_t stride) {
     return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
   }
@@ -117,7 +130,7 @@ class ResNetImpl : public torch::nn::Module {
 
   /// The pooled, flattened output of layer4: [N, 512].
   torch::Tensor features(torch::Tensor x) {
-    x = bn1(conv1(x));
+    x = bn1(options_.skip_padding_taps ? detail::conv2d_live_taps(*conv1, x) : conv1(x));
     x.relu_();
     if (options_.stem == resnet_stem::imagenet) x = torch::max_pool2d(x, 3, 2, 1);
     x = layer1->forward(x);
@@ -154,9 +167,10 @@ class ResNetImpl : public torch::nn::Module {
  private:
   torch::nn::Sequential make_stage(std::int64_t planes, std::int64_t count, std::int64_t stride) {
     torch::nn::Sequential stage;
-    stage->push_back(BasicBlock(in_planes_, planes, stride));
+    stage->push_back(BasicBlock(in_planes_, planes, stride, options_.skip_padding_taps));
     in_planes_ = planes * BasicBlockImpl::expansion;
-    for (std::int64_t i = 1; i < count; ++i) stage->push_back(BasicBlock(in_planes_, planes, 1));
+    for (std::int64_t i = 1; i < count; ++i)
+      stage->push_back(BasicBlock(in_planes_, planes, 1, options_.skip_padding_taps));
     return stage;
   }
 
