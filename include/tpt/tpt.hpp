@@ -62,6 +62,7 @@
 #include "tpt/train/callbacks.hpp"
 #include "tpt/train/device.hpp"
 #include "tpt/train/events.hpp"
+#include "tpt/train/fused_adam.hpp"
 #include "tpt/train/losses.hpp"
 #include "tpt/train/schedule.hpp"
 #include "tpt/train/two_phase.hpp"

@@ -1,12 +1,14 @@
 // The two-phase trainer on small synthetic images: phases, early stopping and best-weight
 // restore, resume equals an uninterrupted run, the phase-2 fast path equals the plain path,
 // divergence, callbacks and bad input.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -399,6 +401,54 @@ TEST_CASE("bad splits and options are refused with the culprit named", "[trainer
   if (!torch::cuda::is_available())
     CHECK_THROWS_WITH(tpt::resolve_device("cuda"), Catch::Contains("no CUDA"));
   CHECK(tpt::resolve_device("auto") == (torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU)));
+}
+
+TEST_CASE("the fused optimiser takes LibTorch's Adam step inside the trainer, and either can be chosen",
+          "[trainer][fused_adam]") {
+  // One step per phase (a batch larger than the data): the same gradients, so the weights
+  // agree to float rounding. Over many steps the two drift apart as any rounding difference
+  // does through BatchNorm and Adam's sign-like first steps, so the comparison is step-sized.
+  auto run = [](bool fused) {
+    auto o = options();
+    o.fused_optimizer = fused;
+    o.phase2_fast_path = false;
+    auto s = schedule(1, 1);
+    s.phase1().batch_size = 256;
+    s.phase2().batch_size = 256;
+    auto t = make_trainer(s, o);
+    t.fit(synthetic(1), synthetic(2));
+    return weights_of(*t.model());
+  };
+  const auto fused = run(true), plain = run(false);
+  const auto start = weights_of(*small_model());
+  REQUIRE(fused.size() == plain.size());
+  double worst = 0, moved = 0;
+  for (std::size_t i = 0; i < fused.size(); ++i) {
+    if (!fused[i].is_floating_point()) continue;
+    worst = std::max(worst, (fused[i] - plain[i]).abs().max().item<double>());
+    moved = std::max(moved, (fused[i] - start[i]).abs().max().item<double>());
+  }
+  CHECK(worst < 1e-6);
+  CHECK(moved > 5e-4);  // one Adam step of lr 1e-3 moves weights by about 1e-3
+}
+
+TEST_CASE("configure_threads and configure_cpu_allocator set what they report", "[trainer][device]") {
+  const auto before = torch::get_num_threads();
+  CHECK(tpt::configure_threads(1) == 1);
+  CHECK(torch::get_num_threads() == 1);
+  CHECK(tpt::configure_threads(0) == std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(before);
+  const auto s = tpt::configure_cpu_allocator();
+#if defined(__GLIBC__)
+  CHECK(s.applied);
+  CHECK(s.mmap_threshold == 32u << 20);
+  CHECK(s.trim_threshold == 1u << 30);
+  // Training still works under the new settings (the process keeps them).
+  auto t = make_trainer(schedule(1, 0));
+  CHECK(t.fit(synthetic(1), synthetic(2)).phase1->epochs_run == 1);
+#else
+  CHECK_FALSE(s.applied);
+#endif
 }
 
 TEST_CASE("the README's composed trainer compiles and trains", "[trainer][docs]") {

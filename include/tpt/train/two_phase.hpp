@@ -45,6 +45,7 @@
 #include "tpt/train/callbacks.hpp"
 #include "tpt/train/device.hpp"
 #include "tpt/train/events.hpp"
+#include "tpt/train/fused_adam.hpp"
 #include "tpt/train/losses.hpp"
 #include "tpt/train/schedule.hpp"
 
@@ -87,6 +88,9 @@ struct trainer_options {
   bool mixed_precision = true;             // bf16 autocast on CUDA (no effect on the CPU)
   bool channels_last = false;              // NHWC activations (pays on CUDA)
   bool phase2_fast_path = true;            // train phase 2 on cached features when allowed
+  bool fused_optimizer = true;             // tpt::fused_adam (Adam in one pass per parameter on
+                                           // the CPU) and gradients dropped, not zeroed, per step;
+                                           // off: torch::optim::Adam with zero_grad()
   std::string run_name;                    // for logs and checkpoints
 };
 
@@ -586,8 +590,10 @@ class two_phase {
 
     state_ = run_state{};
     state_.phase = phase;
-    state_.optimizer = std::make_unique<torch::optim::Adam>(
-        trainable, torch::optim::AdamOptions(schedule_.learning_rate(phase, 0)).weight_decay(schedule_.weight_decay(phase)));
+    const auto adam_options =
+        torch::optim::AdamOptions(schedule_.learning_rate(phase, 0)).weight_decay(schedule_.weight_decay(phase));
+    if (options_.fused_optimizer) state_.optimizer = std::make_unique<fused_adam>(trainable, adam_options);
+    else state_.optimizer = std::make_unique<torch::optim::Adam>(trainable, adam_options);
     std::int64_t first_epoch = 0;
     bool resumed_done = false;
     if (resume_ && resume_->phase == phase) {
@@ -656,7 +662,8 @@ class two_phase {
         pending.reset();
       };
       auto train_step = [&](const auto& forward, const torch::Tensor& targets) {
-        state_.optimizer->zero_grad();
+        if (options_.fused_optimizer) static_cast<fused_adam&>(*state_.optimizer).clear_gradients();
+        else state_.optimizer->zero_grad();
         torch::Tensor logits;
         {
           autocast_guard autocast(options_.device, options_.mixed_precision);
