@@ -2,12 +2,16 @@
 // (the same loop in PyTorch eager) on the same machine:
 //   step      the training step alone on synthetic tensors (model, cross-entropy, Adam);
 //   pipeline  end to end through the trainer: decoded cache -> augmenting loader -> step;
-//   phase2    phase 2 through the trainer with and without the fast path (cached features).
+//   phase2    phase 2 through the trainer with and without the fast path (cached features);
+//   optimizer forward+backward and the optimiser step, LibTorch's Adam with zero-filled gradients
+//             against tpt::fused_adam with dropped ones (what the trainer uses).
 // Prints medians over --repeats and never passes or fails on a time.
 //
 //   bench_train --mode step --sizes 32,64,224 [--batch 64] [--device cpu|cuda] [--amp on]
+//               [--optimizer fused|torch] [--skip-taps on|off] [--allocator on|off] [--stem ..] [--channels N]
 //   bench_train --mode pipeline --size 224 --images 4096 --batch 256 --device cuda
 //   bench_train --mode phase2 --size 32 --images 2048 --epochs 3
+//   bench_train --mode optimizer --sizes 28 --stem imagenet --channels 1 [--channels-last on] [--skip-taps off] [--allocator off]
 //   bench_train --mode check --device cuda   (CUDA against the CPU: logits agree, loss falls)
 #include <algorithm>
 #include <chrono>
@@ -36,6 +40,11 @@ struct args {
   std::string device = "cpu";
   bool amp = true, channels_last = false;
   std::size_t threads = 0, workers = 0;
+  std::string stem = "auto";    // auto: small-image stem up to 64 px
+  std::int64_t channels = 3;
+  bool skip_taps = true;        // resnet_options::skip_padding_taps
+  bool allocator = true;        // tpt::configure_cpu_allocator()
+  bool fused = true;            // --optimizer fused (tpt::fused_adam) or torch (torch::optim::Adam)
 };
 
 double median(std::vector<double> v) {
@@ -71,6 +80,14 @@ args parse(int argc, char** argv) {
     else if (f == "--channels-last") a.channels_last = v == "on";
     else if (f == "--threads") a.threads = std::stoul(v);
     else if (f == "--workers") a.workers = std::stoul(v);
+    else if (f == "--stem") a.stem = v;
+    else if (f == "--channels") a.channels = std::stoll(v);
+    else if (f == "--skip-taps") a.skip_taps = v == "on";
+    else if (f == "--allocator") a.allocator = v == "on";
+    else if (f == "--optimizer") {
+      if (v != "fused" && v != "torch") throw tpt::config_error(f, fmt::format("expected fused or torch, got '{}'", v));
+      a.fused = v == "fused";
+    }
     else throw tpt::config_error(f, "unknown option");
   }
   return a;
@@ -83,21 +100,102 @@ tpt::ResNet model_for(std::int64_t size, std::int64_t classes) {
                         .stem = size <= 64 ? tpt::resnet_stem::small_image : tpt::resnet_stem::imagenet});
 }
 
+/// The model of --mode optimizer: --stem and --channels as given (tpt-grid's Fashion-MNIST model
+/// is --stem imagenet --channels 1 at 28 px).
+tpt::ResNet model_for(const args& a, std::int64_t size) {
+  if (a.stem != "auto" && a.stem != "small" && a.stem != "imagenet")
+    throw tpt::config_error("--stem", fmt::format("expected auto, small or imagenet, got '{}'", a.stem));
+  const bool small = a.stem == "small" || (a.stem == "auto" && size <= 64);
+  return tpt::resnet18({.num_classes = a.classes,
+                        .in_channels = a.channels,
+                        .stem = small ? tpt::resnet_stem::small_image : tpt::resnet_stem::imagenet,
+                        .skip_padding_taps = a.skip_taps});
+}
+
+/// Forward+backward and the optimiser step timed apart: LibTorch's Adam after zero_grad()
+/// against tpt::fused_adam after clear_gradients(), on the same model and batch, interleaved
+/// repeat by repeat so both see the same machine load.
+void bench_optimizer(const args& a, const torch::Device& device) {
+  using clock = std::chrono::steady_clock;
+  auto secs = [](clock::time_point from, clock::time_point to) { return std::chrono::duration<double>(to - from).count(); };
+  for (const auto size : a.sizes) {
+    struct contender {
+      std::string name;
+      tpt::ResNet model;
+      std::unique_ptr<torch::optim::Adam> adam;
+      bool fused;
+      std::vector<double> backward, update;
+    };
+    std::vector<contender> runs;
+    for (const bool fused : {false, true}) {
+      torch::manual_seed(0);
+      auto model = model_for(a, size);
+      model->to(device);
+      if (a.channels_last)
+        for (auto& p : model->parameters())
+          if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+      model->train();
+      std::unique_ptr<torch::optim::Adam> adam;
+      if (fused) adam = std::make_unique<tpt::fused_adam>(model->parameters(), torch::optim::AdamOptions(1e-3));
+      else adam = std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(1e-3));
+      runs.push_back({fused ? "tpt::fused_adam, gradients dropped" : "torch::optim::Adam, gradients zeroed",
+                      std::move(model), std::move(adam), fused, {}, {}});
+    }
+    auto x = torch::randn({a.batch, a.channels, size, size}, device);
+    if (a.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    const auto y = torch::randint(a.classes, {a.batch}, torch::TensorOptions(torch::kLong).device(device));
+    for (int r = 0; r <= a.repeats; ++r)
+      for (auto& c : runs) {
+        if (device.is_cuda()) torch::cuda::synchronize();
+        const auto t0 = clock::now();
+        if (c.fused) static_cast<tpt::fused_adam&>(*c.adam).clear_gradients();
+        else c.adam->zero_grad();
+        torch::nn::functional::cross_entropy(c.model->forward(x), y).backward();
+        if (device.is_cuda()) torch::cuda::synchronize();
+        const auto t1 = clock::now();
+        c.adam->step();
+        if (device.is_cuda()) torch::cuda::synchronize();
+        const auto t2 = clock::now();
+        if (r == 0) continue;  // the first step allocates Adam's state
+        c.backward.push_back(secs(t0, t1));
+        c.update.push_back(secs(t1, t2));
+      }
+    double base_step = 0, base_total = 0;
+    for (const auto& c : runs) {
+      const double fb = median(c.backward), st = median(c.update);
+      if (!c.fused) base_step = st, base_total = fb + st;
+      fmt::print("tpt optimizer {}px ({}): forward+backward {:.1f} ms, Adam step {:.1f} ms ({:.0f}% of the step)", size,
+                 c.name, 1e3 * fb, 1e3 * st, 100 * st / (fb + st));
+      if (c.fused) fmt::print("; step {:.2f}x faster, whole step {:.2f}x", base_step / st, base_total / (fb + st));
+      fmt::print(" (median of {})\n", a.repeats);
+    }
+    // The two optimisers took the same steps from the same weights: their weights agree.
+    const auto p0 = runs[0].model->parameters(), p1 = runs[1].model->parameters();
+    double worst = 0;
+    for (std::size_t i = 0; i < p0.size(); ++i)
+      worst = std::max(worst, (p0[i] - p1[i]).abs().max().item<double>());
+    fmt::print("  after {} steps the two models' weights differ by at most {:.2e}\n", a.repeats + 1, worst);
+  }
+}
+
 void bench_step(const args& a, const torch::Device& device) {
   for (const auto size : a.sizes) {
     torch::manual_seed(0);
-    auto model = model_for(size, a.classes);
+    auto model = model_for(a, size);
     model->to(device);
     if (a.channels_last)
       for (auto& p : model->parameters())
         if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
-    torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-3));
-    auto x = torch::randn({a.batch, 3, size, size}, device);
+    std::unique_ptr<torch::optim::Adam> adam;
+    if (a.fused) adam = std::make_unique<tpt::fused_adam>(model->parameters(), torch::optim::AdamOptions(1e-3));
+    else adam = std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(1e-3));
+    auto x = torch::randn({a.batch, a.channels, size, size}, device);
     if (a.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     const auto y = torch::randint(a.classes, {a.batch}, torch::TensorOptions(torch::kLong).device(device));
     model->train();
     auto step = [&] {
-      adam.zero_grad();
+      if (a.fused) static_cast<tpt::fused_adam&>(*adam).clear_gradients();
+      else adam->zero_grad();
       torch::Tensor logits;
       {
         tpt::autocast_guard autocast(device, a.amp);
@@ -105,7 +203,7 @@ void bench_step(const args& a, const torch::Device& device) {
       }
       auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y);
       loss.backward();
-      adam.step();
+      adam->step();
       return loss;
     };
     step();  // warm-up: allocator, oneDNN/cuDNN algorithm choice
@@ -123,7 +221,11 @@ void bench_step(const args& a, const torch::Device& device) {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       rates.push_back(static_cast<double>(steps * a.batch) / secs);
     }
-    fmt::print("tpt {}px: median {:.1f} img/s ({} steps x {})\n", size, median(rates), steps, a.repeats);
+    fmt::print("tpt {}px: median {:.1f} img/s ({} steps x {}; {} stem, {} channel(s), {}, padding taps {}, "
+               "allocator {})\n",
+               size, median(rates), steps, a.repeats, to_string(model->options().stem), a.channels,
+               a.fused ? "tpt::fused_adam" : "torch::optim::Adam", a.skip_taps ? "skipped" : "computed",
+               a.allocator ? "tuned" : "default");
   }
 }
 
@@ -151,6 +253,7 @@ tpt::trainer_options trainer_options_for(const args& a, const torch::Device& dev
   o.mixed_precision = a.amp;
   o.channels_last = a.channels_last;
   o.loader_workers = a.workers;
+  o.fused_optimizer = a.fused;
   o.augment.height = o.augment.width = size;
   o.eval_batch_size = std::max<std::int64_t>(a.batch, 256);
   return o;
@@ -172,7 +275,7 @@ void bench_pipeline(const args& a, const torch::Device& device) {
   p1.epochs = a.epochs + 1;  // the first epoch warms up (cuDNN algorithm search, allocator)
   p1.batch_size = a.batch;
   p1.stop.patience = 0;
-  tpt::two_phase<tpt::ResNet, tpt::identity_sampler> trainer(model_for(size, a.classes), {}, {},
+  tpt::two_phase<tpt::ResNet, tpt::identity_sampler> trainer(model_for(a, size), {}, {},
                                                              tpt::fixed_schedule(p1, p2), {},
                                                              trainer_options_for(a, device, size));
   std::vector<double> rates;
@@ -203,7 +306,7 @@ void bench_phase2(const args& a, const torch::Device& device) {
       auto o = trainer_options_for(a, device, size);
       o.phase2_fast_path = fast;
       o.augment.eval_crop_fraction = 1.0;
-      tpt::two_phase<tpt::ResNet, tpt::identity_sampler> trainer(model_for(size, a.classes), {}, {},
+      tpt::two_phase<tpt::ResNet, tpt::identity_sampler> trainer(model_for(a, size), {}, {},
                                                                  tpt::fixed_schedule(p1, p2), {}, o);
       const auto result = trainer.fit(train, val);
       seconds[fast].push_back(result.phase2->seconds);
@@ -281,6 +384,7 @@ int main(int argc, char** argv) {
   try {
     const auto a = parse(argc, argv);
     const auto threads = tpt::configure_threads(a.threads);
+    if (a.allocator) (void)tpt::configure_cpu_allocator();
     const auto device = tpt::resolve_device(a.device);
     if (device.is_cuda()) tpt::configure_cuda_for_speed();
     fmt::print("bench_train: mode {}, device {}, {} torch threads, LibTorch {}\n", a.mode, device.str(), threads,
@@ -288,8 +392,9 @@ int main(int argc, char** argv) {
     if (a.mode == "step") bench_step(a, device);
     else if (a.mode == "pipeline") bench_pipeline(a, device);
     else if (a.mode == "phase2") bench_phase2(a, device);
+    else if (a.mode == "optimizer") bench_optimizer(a, device);
     else if (a.mode == "check") return check_cuda(a, device);
-    else throw tpt::config_error("mode", fmt::format("expected step, pipeline or phase2, got '{}'", a.mode));
+    else throw tpt::config_error("mode", fmt::format("expected step, pipeline, phase2, optimizer or check, got '{}'", a.mode));
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_train: {}\n", e.what());

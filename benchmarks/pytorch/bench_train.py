@@ -90,10 +90,10 @@ def bench_optimizer(a):
 def bench_step(a):
     for size in (int(s) for s in a.sizes.split(",")):
         torch.manual_seed(0)
-        m, opt = prepare(model_for(size, a.classes), a)
+        m, opt = prepare(model_for(size, a.classes, a.stem, a.channels), a)
         m.train()
         step = make_step(m, opt, a)
-        x = torch.randn(a.batch, 3, size, size, device=a.device)
+        x = torch.randn(a.batch, a.channels, size, size, device=a.device)
         if a.channels_last == "on":
             x = x.contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, a.classes, (a.batch,), device=a.device)
@@ -174,8 +174,8 @@ def main():
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--classes", type=int, default=10)
-    ap.add_argument("--stem", choices=("auto", "small", "imagenet"), default="auto")  # --mode optimizer
-    ap.add_argument("--channels", type=int, default=3)                               # --mode optimizer
+    ap.add_argument("--stem", choices=("auto", "small", "imagenet"), default="auto")  # --mode step, optimizer
+    ap.add_argument("--channels", type=int, default=3)                               # --mode step, optimizer
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
