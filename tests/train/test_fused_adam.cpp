@@ -244,3 +244,26 @@ TEST_CASE("fused_adam::clear_gradients drops gradients so backward writes fresh 
   adam.step();
   CHECK(adam.fused_parameters() == 1);
 }
+
+TEST_CASE("fused_adam's result does not depend on the thread count", "[fused_adam]") {
+  // Many parameters that split into several chunks each, so a chunk edge falling inside a
+  // vector (scalar tail where one thread would use the vector loop) would show somewhere.
+  const auto before = torch::get_num_threads();
+  auto run = [](int threads) {
+    torch::set_num_threads(threads);
+    torch::manual_seed(21);
+    std::vector<torch::Tensor> ps;
+    for (int i = 0; i < 24; ++i)
+      ps.push_back(torch::randn({tpt::fused_adam::grain_size * 3 + 13 + i}).set_requires_grad(true));
+    auto unused = copies(ps);
+    tpt::fused_adam adam(ps, torch::optim::AdamOptions(1e-3).weight_decay(0.01));
+    for (int step = 0; step < 4; ++step) {
+      set_gradients(ps, unused, step);
+      adam.step();
+    }
+    return ps;
+  };
+  const auto one = run(1), seven = run(7);
+  torch::set_num_threads(before);
+  for (std::size_t i = 0; i < one.size(); ++i) CHECK(torch::equal(one[i].detach(), seven[i].detach()));
+}

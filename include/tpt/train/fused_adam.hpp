@@ -13,6 +13,7 @@
 // round twice).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -209,7 +210,11 @@ class fused_adam : public torch::optim::Adam {
     const float* grad = p.grad().data_ptr<float>();
     float* exp_avg = state.exp_avg().data_ptr<float>();
     float* exp_avg_sq = state.exp_avg_sq().data_ptr<float>();
-    at::parallel_for(0, p.numel(), grain_size, [&](std::int64_t begin, std::int64_t end) {
+    // Chunks start and end on whole vectors, so which elements take the vector loop and which
+    // the scalar tail (they round differently) never depends on the thread count.
+    const std::int64_t n = p.numel(), lanes = 8, vectors = (n + lanes - 1) / lanes;
+    at::parallel_for(0, vectors, grain_size / lanes, [&](std::int64_t first, std::int64_t last) {
+      const std::int64_t begin = first * lanes, end = std::min(last * lanes, n);
       detail::adam_update(param + begin, grad + begin, exp_avg + begin, exp_avg_sq + begin, end - begin, c);
     });
   }
