@@ -112,8 +112,25 @@ tpt::ResNet model_for(const args& a, std::int64_t size) {
                         .skip_padding_taps = a.skip_taps});
 }
 
+/// model_for(a, size) from seed 0 on `device`, its 4-d weights channels_last when asked.
+tpt::ResNet seeded_model(const args& a, std::int64_t size, const torch::Device& device) {
+  torch::manual_seed(0);
+  auto model = model_for(a, size);
+  model->to(device);
+  if (a.channels_last)
+    for (auto& p : model->parameters())
+      if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  return model;
+}
+
+/// Before a step: the gradients dropped (with fused_adam, as the trainer does) or zeroed.
+void start_step(torch::optim::Adam& adam, bool fused) {
+  if (fused) tpt::clear_gradients(adam);
+  else adam.zero_grad();
+}
+
 /// Forward+backward and the optimiser step timed apart: LibTorch's Adam after zero_grad()
-/// against tpt::fused_adam after clear_gradients(), on the same model and batch, interleaved
+/// against tpt::fused_adam after tpt::clear_gradients(), on the same model and batch, interleaved
 /// repeat by repeat so both see the same machine load.
 void bench_optimizer(const args& a, const torch::Device& device) {
   using clock = std::chrono::steady_clock;
@@ -128,16 +145,9 @@ void bench_optimizer(const args& a, const torch::Device& device) {
     };
     std::vector<contender> runs;
     for (const bool fused : {false, true}) {
-      torch::manual_seed(0);
-      auto model = model_for(a, size);
-      model->to(device);
-      if (a.channels_last)
-        for (auto& p : model->parameters())
-          if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+      auto model = seeded_model(a, size, device);
       model->train();
-      std::unique_ptr<torch::optim::Adam> adam;
-      if (fused) adam = std::make_unique<tpt::fused_adam>(model->parameters(), torch::optim::AdamOptions(1e-3));
-      else adam = std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(1e-3));
+      auto adam = tpt::make_adam(model->parameters(), torch::optim::AdamOptions(1e-3), fused);
       runs.push_back({fused ? "tpt::fused_adam, gradients dropped" : "torch::optim::Adam, gradients zeroed",
                       std::move(model), std::move(adam), fused, {}, {}});
     }
@@ -148,8 +158,7 @@ void bench_optimizer(const args& a, const torch::Device& device) {
       for (auto& c : runs) {
         if (device.is_cuda()) torch::cuda::synchronize();
         const auto t0 = clock::now();
-        if (c.fused) static_cast<tpt::fused_adam&>(*c.adam).clear_gradients();
-        else c.adam->zero_grad();
+        start_step(*c.adam, c.fused);
         torch::nn::functional::cross_entropy(c.model->forward(x), y).backward();
         if (device.is_cuda()) torch::cuda::synchronize();
         const auto t1 = clock::now();
@@ -180,22 +189,14 @@ void bench_optimizer(const args& a, const torch::Device& device) {
 
 void bench_step(const args& a, const torch::Device& device) {
   for (const auto size : a.sizes) {
-    torch::manual_seed(0);
-    auto model = model_for(a, size);
-    model->to(device);
-    if (a.channels_last)
-      for (auto& p : model->parameters())
-        if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
-    std::unique_ptr<torch::optim::Adam> adam;
-    if (a.fused) adam = std::make_unique<tpt::fused_adam>(model->parameters(), torch::optim::AdamOptions(1e-3));
-    else adam = std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(1e-3));
+    auto model = seeded_model(a, size, device);
+    auto adam = tpt::make_adam(model->parameters(), torch::optim::AdamOptions(1e-3), a.fused);
     auto x = torch::randn({a.batch, a.channels, size, size}, device);
     if (a.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     const auto y = torch::randint(a.classes, {a.batch}, torch::TensorOptions(torch::kLong).device(device));
     model->train();
     auto step = [&] {
-      if (a.fused) static_cast<tpt::fused_adam&>(*adam).clear_gradients();
-      else adam->zero_grad();
+      start_step(*adam, a.fused);
       torch::Tensor logits;
       {
         tpt::autocast_guard autocast(device, a.amp);

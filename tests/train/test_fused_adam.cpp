@@ -49,6 +49,16 @@ double max_difference(const std::vector<torch::Tensor>& a, const std::vector<tor
   return worst;
 }
 
+/// Steps [first, last) of both optimisers, each on the same fresh gradients.
+void step_both(std::vector<torch::Tensor>& a, torch::optim::Optimizer& on_a, std::vector<torch::Tensor>& b,
+               torch::optim::Optimizer& on_b, int first, int last) {
+  for (int step = first; step < last; ++step) {
+    set_gradients(a, b, step);
+    on_a.step();
+    on_b.step();
+  }
+}
+
 const torch::optim::AdamParamState& state_of(const torch::optim::Adam& adam, const torch::Tensor& p) {
   return static_cast<const torch::optim::AdamParamState&>(
       *adam.state().at(c10::guts::to_string(p.unsafeGetTensorImpl())));
@@ -91,11 +101,7 @@ TEST_CASE("fused_adam streams channels_last parameters", "[fused_adam]") {
   REQUIRE(fused.back().is_contiguous(torch::MemoryFormat::ChannelsLast));
   torch::optim::Adam torch_adam(reference);
   tpt::fused_adam tpt_adam(fused);
-  for (int step = 0; step < 5; ++step) {
-    set_gradients(reference, fused, step);
-    torch_adam.step();
-    tpt_adam.step();
-  }
+  step_both(reference, torch_adam, fused, tpt_adam, 0, 5);
   CHECK(tpt_adam.fused_parameters() == static_cast<std::int64_t>(fused.size()));
   CHECK(max_difference(reference, fused) < 1e-6);
 }
@@ -106,11 +112,7 @@ TEST_CASE("fused_adam hands what it cannot stream to LibTorch's per-tensor updat
     auto fused = copies(reference);
     torch::optim::Adam torch_adam(reference, torch::optim::AdamOptions(1e-3).weight_decay(0.1));
     tpt::fused_adam tpt_adam(fused, torch::optim::AdamOptions(1e-3).weight_decay(0.1));
-    for (int step = 0; step < 5; ++step) {
-      set_gradients(reference, fused, step);
-      torch_adam.step();
-      tpt_adam.step();
-    }
+    step_both(reference, torch_adam, fused, tpt_adam, 0, 5);
     CHECK(tpt_adam.fused_parameters() == 0);
     CHECK(max_difference(reference, fused) == 0.0);  // the same operations: bit for bit
   }
@@ -119,11 +121,7 @@ TEST_CASE("fused_adam hands what it cannot stream to LibTorch's per-tensor updat
     auto fused = copies(reference);
     torch::optim::Adam torch_adam(reference, torch::optim::AdamOptions(1e-3).amsgrad(true));
     tpt::fused_adam tpt_adam(fused, torch::optim::AdamOptions(1e-3).amsgrad(true));
-    for (int step = 0; step < 5; ++step) {
-      set_gradients(reference, fused, step);
-      torch_adam.step();
-      tpt_adam.step();
-    }
+    step_both(reference, torch_adam, fused, tpt_adam, 0, 5);
     CHECK(tpt_adam.fused_parameters() == 0);
     CHECK(max_difference(reference, fused) == 0.0);
     CHECK(state_of(tpt_adam, fused[2]).max_exp_avg_sq().defined());
@@ -207,11 +205,7 @@ TEST_CASE("fused_adam and torch::optim::Adam read each other's saved state", "[f
     plain.load(archive);
   }
   CHECK(state_of(plain, b[3]).step() == 3);
-  for (int step = 3; step < 6; ++step) {
-    set_gradients(a, b, step);
-    fused.step();
-    plain.step();
-  }
+  step_both(a, fused, b, plain, 3, 6);
   CHECK(max_difference(a, b) < 1e-6);
 
   // And the other way round.
@@ -232,12 +226,12 @@ TEST_CASE("fused_adam and torch::optim::Adam read each other's saved state", "[f
   CHECK(torch::equal(state_of(resumed, c[3]).exp_avg(), state_of(plain, b[3]).exp_avg()));
 }
 
-TEST_CASE("fused_adam::clear_gradients drops gradients so backward writes fresh ones", "[fused_adam]") {
+TEST_CASE("clear_gradients drops gradients so backward writes fresh ones", "[fused_adam]") {
   auto w = torch::ones({4}).set_requires_grad(true);
   tpt::fused_adam adam({w});
   (w * 3).sum().backward();
   REQUIRE(w.grad().defined());
-  adam.clear_gradients();
+  tpt::clear_gradients(adam);
   CHECK_FALSE(w.grad().defined());
   (w * 2).sum().backward();
   CHECK(torch::equal(w.grad(), torch::full({4}, 2.0F)));  // not 3 + 2

@@ -73,9 +73,9 @@ class BasicBlockImpl : public torch::nn::Module {
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
-    torch::Tensor out = bn1(convolve(*conv1, x));
+    torch::Tensor out = bn1(detail::convolve(*conv1, x, skip_padding_taps_));
     out.relu_();
-    out = bn2(convolve(*conv2, out));
+    out = bn2(detail::convolve(*conv2, out, skip_padding_taps_));
     out += downsample.is_empty() ? x : downsample->forward(x);
     return out.relu_();
   }
@@ -88,10 +88,6 @@ class BasicBlockImpl : public torch::nn::Module {
 
  private:
   bool skip_padding_taps_;
-
-  [[nodiscard]] torch::Tensor convolve(torch::nn::Conv2dImpl& conv, const torch::Tensor& x) const {
-    return skip_padding_taps_ ? detail::conv2d_live_taps(conv, x) : conv.forward(x);
-  }
 
   static torch::nn::Conv2d conv3x3(std::int64_t in, std::int64_t out, std::int64_t stride) {
     return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
@@ -130,7 +126,7 @@ class ResNetImpl : public torch::nn::Module {
 
   /// The pooled, flattened output of layer4: [N, 512].
   torch::Tensor features(torch::Tensor x) {
-    x = bn1(options_.skip_padding_taps ? detail::conv2d_live_taps(*conv1, x) : conv1(x));
+    x = bn1(detail::convolve(*conv1, x, options_.skip_padding_taps));
     x.relu_();
     if (options_.stem == resnet_stem::imagenet) x = torch::max_pool2d(x, 3, 2, 1);
     x = layer1->forward(x);

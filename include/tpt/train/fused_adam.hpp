@@ -106,8 +106,8 @@ inline void adam_update(float* param, const float* grad, float* exp_avg, float* 
 
 /// torch::optim::Adam whose CPU float32 update runs in one pass over each parameter. Use it
 /// wherever a torch::optim::Adam goes (the trainer does unless trainer_options::fused_optimizer
-/// is off); fused_adam::fused_parameters() says how many parameters took the single pass in
-/// the last step().
+/// is off), with clear_gradients() below in place of zero_grad(); fused_parameters() says how
+/// many parameters took the single pass in the last step().
 class fused_adam : public torch::optim::Adam {
  public:
   /// Elements per parallel chunk: large enough that a chunk streams for microseconds.
@@ -144,15 +144,6 @@ class fused_adam : public torch::optim::Adam {
   /// How many parameters the last step() updated in the single pass (the rest took LibTorch's
   /// per-tensor operations).
   [[nodiscard]] std::int64_t fused_parameters() const noexcept { return fused_; }
-
-  /// Drops every gradient instead of filling it with zeros (PyTorch's zero_grad(set_to_none=True)):
-  /// the next backward() writes fresh gradients rather than adding to zeroed ones, which saves
-  /// two passes over every parameter per step.
-  void clear_gradients() {
-    for (auto& group : param_groups_)
-      for (auto& p : group.params())
-        if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
-  }
 
  private:
   static std::string key_of(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
@@ -241,5 +232,22 @@ class fused_adam : public torch::optim::Adam {
 
   std::int64_t fused_ = 0;
 };
+
+/// Drops every gradient the optimiser's parameters hold instead of filling it with zeros
+/// (PyTorch's zero_grad(set_to_none=True)): the next backward() writes fresh gradients rather
+/// than adding to zeroed ones, which saves two passes over every parameter per step.
+inline void clear_gradients(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups())
+    for (auto& p : group.params())
+      if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
+}
+
+/// An Adam over `params`: tpt::fused_adam, or LibTorch's torch::optim::Adam when `fused` is off.
+[[nodiscard]] inline std::unique_ptr<torch::optim::Adam> make_adam(std::vector<torch::Tensor> params,
+                                                                   const torch::optim::AdamOptions& options,
+                                                                   bool fused = true) {
+  if (fused) return std::make_unique<fused_adam>(std::move(params), options);
+  return std::make_unique<torch::optim::Adam>(std::move(params), options);
+}
 
 }  // namespace tpt

@@ -590,10 +590,9 @@ class two_phase {
 
     state_ = run_state{};
     state_.phase = phase;
-    const auto adam_options =
-        torch::optim::AdamOptions(schedule_.learning_rate(phase, 0)).weight_decay(schedule_.weight_decay(phase));
-    if (options_.fused_optimizer) state_.optimizer = std::make_unique<fused_adam>(trainable, adam_options);
-    else state_.optimizer = std::make_unique<torch::optim::Adam>(trainable, adam_options);
+    state_.optimizer = make_adam(
+        trainable, torch::optim::AdamOptions(schedule_.learning_rate(phase, 0)).weight_decay(schedule_.weight_decay(phase)),
+        options_.fused_optimizer);
     std::int64_t first_epoch = 0;
     bool resumed_done = false;
     if (resume_ && resume_->phase == phase) {
@@ -662,7 +661,7 @@ class two_phase {
         pending.reset();
       };
       auto train_step = [&](const auto& forward, const torch::Tensor& targets) {
-        if (options_.fused_optimizer) static_cast<fused_adam&>(*state_.optimizer).clear_gradients();
+        if (options_.fused_optimizer) clear_gradients(*state_.optimizer);
         else state_.optimizer->zero_grad();
         torch::Tensor logits;
         {

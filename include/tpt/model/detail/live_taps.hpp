@@ -45,7 +45,7 @@ inline tap_range live_taps(std::int64_t n, std::int64_t k, std::int64_t s, std::
   if (first == k || (first == 0 && last == k - 1)) return full;
   const std::int64_t count = last - first + 1;
   const std::int64_t padding = p - first;  // output t now starts reading at t*s - padding
-  if (padding < 0 || (n + 2 * padding - count) / s + 1 != outputs || n + 2 * padding < count) return full;
+  if (padding < 0 || n + 2 * padding < count || (n + 2 * padding - count) / s + 1 != outputs) return full;
   return {first, count, padding, false};
 }
 
@@ -63,10 +63,14 @@ inline torch::Tensor conv2d_live_taps(torch::nn::Conv2dImpl& conv, const torch::
   const auto rows = live_taps(x.size(2), k[0], s[0], p[0]);
   const auto cols = live_taps(x.size(3), k[1], s[1], p[1]);
   if (rows.full && cols.full) return conv.forward(x);
-  const auto r = rows.full ? tap_range{0, k[0], p[0], true} : rows;
-  const auto c = cols.full ? tap_range{0, k[1], p[1], true} : cols;
-  const auto weight = conv.weight.slice(2, r.first, r.first + r.count).slice(3, c.first, c.first + c.count);
-  return torch::conv2d(x, weight, conv.bias, {s[0], s[1]}, {r.padding, c.padding}, {1, 1}, o.groups());
+  // A full dimension's range is every tap with the original padding.
+  const auto weight = conv.weight.slice(2, rows.first, rows.first + rows.count).slice(3, cols.first, cols.first + cols.count);
+  return torch::conv2d(x, weight, conv.bias, {s[0], s[1]}, {rows.padding, cols.padding}, {1, 1}, o.groups());
+}
+
+/// conv(x), through conv2d_live_taps when `skip_padding_taps` is on.
+inline torch::Tensor convolve(torch::nn::Conv2dImpl& conv, const torch::Tensor& x, bool skip_padding_taps) {
+  return skip_padding_taps ? conv2d_live_taps(conv, x) : conv.forward(x);
 }
 
 }  // namespace tpt::detail
