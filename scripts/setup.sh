@@ -12,6 +12,7 @@ packages=(
   build-essential                 # g++ 12 (C++20)
   cmake ninja-build ccache        # build; ccache makes rebuilds of torch-heavy files cheap
   libtorch-dev libgloo-dev        # LibTorch 1.13 (CPU); c10d's Gloo backend headers
+  libopenblas0-openmp             # the BLAS LibTorch's matrix products run on (else the reference one)
   librange-v3-dev libfmt-dev      # views; formatting
   libboost-program-options-dev    # command-line options of the example programs
   catch2                          # unit tests

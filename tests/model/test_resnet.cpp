@@ -1,8 +1,10 @@
 // tpt/model/resnet.hpp: torchvision's architecture, names, parameter counts and initialisation.
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -169,7 +171,7 @@ TEST_CASE("live_taps finds the kernel taps that can see the input", "[model][res
 
 TEST_CASE("convolving with the live taps equals the full convolution, gradients included", "[model][resnet][live-taps]") {
   torch::manual_seed(9);
-  int pruned = 0;
+  int pruned = 0, products = 0;
   for (std::int64_t k : {1, 2, 3, 5, 7})
     for (std::int64_t s : {1, 2, 3})
       for (std::int64_t p = 0; p <= k / 2 + 1; ++p)
@@ -188,6 +190,10 @@ TEST_CASE("convolving with the live taps equals the full convolution, gradients 
             const auto grads = torch::autograd::grad({out}, {x, conv->weight, conv->bias}, {seed});
             for (std::size_t i = 0; i < grads.size(); ++i) CHECK(tpt::test::max_abs_diff(grads[i], ref_grads[i]) < 1e-5);
             const auto rows = tpt::detail::live_taps(h, k, s, p), cols = tpt::detail::live_taps(w, k, s, p);
+            using tpt::detail::outputs_along;
+            if (outputs_along(h, k, s, p) == 1 && outputs_along(w, k, s, p) == 1 && rows.padding == 0 &&
+                cols.padding == 0)
+              ++products;  // one output, every live tap inside the map: a matrix product
             if (!rows.full || !cols.full) {
               ++pruned;
               // Outside the live window the weight gradient is exactly zero.
@@ -197,14 +203,115 @@ TEST_CASE("convolving with the live taps equals the full convolution, gradients 
               CHECK(ref_grads[1].masked_select(dead).abs().sum().item<double>() == 0.0);
             }
           }
-  CHECK(pruned > 20);  // the sweep did exercise the sub-kernel path
+  CHECK(pruned > 20);    // the sweep did exercise the sub-kernel path
+  CHECK(products > 10);  // and the matrix-product path (taken when fast_blas())
 }
 
-TEST_CASE("skipping padding taps leaves ResNet-18's logits and gradients unchanged", "[model][resnet][live-taps]") {
-  // 28 px through the ImageNet stem: layer3 at 2x2, layer4 at 1x1, as tpt-grid trains it.
-  auto with = tpt::resnet18({.num_classes = 10, .in_channels = 1, .stem = tpt::resnet_stem::imagenet});
-  auto without = tpt::resnet18(
-      {.num_classes = 10, .in_channels = 1, .stem = tpt::resnet_stem::imagenet, .skip_padding_taps = false});
+TEST_CASE("fast_blas says whether an optimised BLAS is loaded", "[model][resnet][live-taps]") {
+  // What the process mapped, as the kernel lists it: an optimised BLAS shows by name.
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  bool optimised = at::hasMKL();
+  while (std::getline(maps, line))
+    optimised = optimised || line.find("openblas") != std::string::npos || line.find("libblis") != std::string::npos;
+  CHECK(tpt::detail::fast_blas() == optimised);
+}
+
+TEST_CASE("the live-tap weight gradient keeps the weight's layout and dtype", "[model][resnet][live-taps]") {
+  torch::manual_seed(4);
+  const tpt::detail::tap_range centre{1, 1, 0, false};
+  for (const bool channels_last : {false, true})
+    for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
+      CAPTURE(channels_last, dtype);
+      auto w = torch::randn({5, 3, 3, 3}, dtype);
+      if (channels_last) w = w.contiguous(torch::MemoryFormat::ChannelsLast);
+      w.set_requires_grad(true);
+      const auto sub = tpt::detail::live_kernel::apply(w, centre, centre);
+      CHECK(sub.is_contiguous());
+      CHECK(torch::equal(sub, w.slice(2, 1, 2).slice(3, 1, 2)));
+      const auto seed = torch::randn_like(sub);
+      const auto g = torch::autograd::grad({sub}, {w}, {seed})[0];
+      const auto expected = torch::autograd::grad({w.slice(2, 1, 2).slice(3, 1, 2)}, {w}, {seed})[0];
+      CHECK(g.scalar_type() == dtype);
+      CHECK(g.strides() == w.strides());
+      CHECK(torch::equal(g, expected));  // a copy: the same bits, zeros on the eight dead taps
+    }
+}
+
+TEST_CASE("BatchNorm over the pixel matrix of a small map equals BatchNorm2d", "[model][resnet][batch-norm]") {
+  using tpt::detail::is_small_map;
+  CHECK_FALSE(is_small_map(torch::zeros({2, 3, 1, 1})));  // LibTorch's kernel is fast there
+  CHECK(is_small_map(torch::zeros({2, 3, 2, 2})));
+  CHECK(is_small_map(torch::zeros({2, 3, 3, 4})));
+  CHECK_FALSE(is_small_map(torch::zeros({2, 3, 4, 4})));
+  CHECK_FALSE(is_small_map(torch::zeros({2, 3, 2, 2}).contiguous(torch::MemoryFormat::ChannelsLast)));
+  CHECK_FALSE(is_small_map(torch::zeros({2, 3, 4})));
+
+  torch::manual_seed(6);
+  for (const bool cumulative : {false, true})
+    for (const auto& [h, w] : std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 2}, {2, 2}, {2, 3}, {3, 4}, {4, 4}}) {
+      CAPTURE(cumulative, h, w);
+      auto options = torch::nn::BatchNorm2dOptions(6);
+      if (cumulative) options.momentum(c10::nullopt);  // running averages over every batch so far
+      torch::nn::BatchNorm2d routed(options), plain(options);
+      {
+        torch::NoGradGuard no_grad;
+        for (auto* bn : {&routed, &plain}) {
+          (*bn)->weight.copy_(torch::linspace(0.5, 1.5, 6));
+          (*bn)->bias.copy_(torch::linspace(-0.2, 0.3, 6));
+        }
+      }
+      for (int step = 0; step < 3; ++step) {  // training mode: statistics of the batch, running ones updated
+        const auto x = (torch::randn({5, 6, h, w}) * 3 + 1).set_requires_grad(true);
+        const auto a = tpt::detail::batch_norm(*routed, x, true);
+        const auto b = plain->forward(x);
+        REQUIRE(a.sizes() == b.sizes());
+        CHECK(a.is_contiguous());
+        CHECK(tpt::test::max_abs_diff(a, b) < 1e-5);
+        const auto seed = torch::randn_like(a);
+        const auto ga = torch::autograd::grad({a}, {x, routed->weight, routed->bias}, {seed});
+        const auto gb = torch::autograd::grad({b}, {x, plain->weight, plain->bias}, {seed});
+        for (std::size_t i = 0; i < ga.size(); ++i) CHECK(tpt::test::max_abs_diff(ga[i], gb[i]) < 1e-4);
+      }
+      CHECK(tpt::test::max_abs_diff(routed->running_mean, plain->running_mean) < 1e-5);
+      CHECK(tpt::test::max_abs_diff(routed->running_var, plain->running_var) < 1e-5);  // unbiased, as BatchNorm2d
+      CHECK(routed->num_batches_tracked.item<std::int64_t>() == 3);
+      routed->eval();
+      plain->eval();
+      const auto x = torch::randn({5, 6, h, w});
+      CHECK(tpt::test::max_abs_diff(tpt::detail::batch_norm(*routed, x, true), plain->forward(x)) < 1e-5);
+      CHECK(routed->num_batches_tracked.item<std::int64_t>() == 3);
+    }
+}
+
+TEST_CASE("the channels-last max-pool equals torch::max_pool2d exactly, ties included", "[model][resnet][max-pool]") {
+  torch::manual_seed(8);
+  for (const auto& [h, w] : std::vector<std::pair<std::int64_t, std::int64_t>>{{14, 14}, {13, 9}, {2, 3}}) {
+    CAPTURE(h, w);
+    // After ReLU, as in ResNet's stem: half the values are 0, so many windows tie.
+    const auto x = torch::randn({3, 5, h, w}).relu().set_requires_grad(true);
+    const auto a = tpt::detail::max_pool2d(x, 3, 2, 1, true);
+    const auto b = torch::max_pool2d(x, 3, 2, 1);
+    CHECK(a.is_contiguous());
+    CHECK(torch::equal(a, b));
+    const auto seed = torch::randn_like(a);
+    CHECK(torch::equal(torch::autograd::grad({a}, {x}, {seed})[0], torch::autograd::grad({b}, {x}, {seed})[0]));
+    torch::NoGradGuard no_grad;  // inference: no indices kept
+    CHECK(torch::equal(tpt::detail::max_pool2d(x, 3, 2, 1, true), b));
+  }
+  // What it does not route (channels-last input) takes torch::max_pool2d itself.
+  const auto cl = torch::randn({2, 4, 6, 6}).contiguous(torch::MemoryFormat::ChannelsLast);
+  CHECK(torch::equal(tpt::detail::max_pool2d(cl, 3, 2, 1, true), torch::max_pool2d(cl, 3, 2, 1)));
+}
+
+TEST_CASE("ResNet-18's CPU kernel choices leave logits, gradients and statistics unchanged", "[model][resnet][live-taps]") {
+  // 28 px through the ImageNet stem, as tpt-grid trains it: the stem's max-pool at 14x14, layer3
+  // at 2x2 (small-map BatchNorm), layer4 at 1x1 (live taps). Every choice on against every one off.
+  const tpt::resnet_options on{.num_classes = 10, .in_channels = 1, .stem = tpt::resnet_stem::imagenet};
+  auto off_options = on;
+  off_options.skip_padding_taps = off_options.small_map_batch_norm = off_options.channels_last_max_pool = false;
+  auto with = tpt::resnet18(on);
+  auto without = tpt::resnet18(off_options);
   {
     torch::NoGradGuard no_grad;
     auto src = with->named_parameters();
@@ -226,8 +333,18 @@ TEST_CASE("skipping padding taps leaves ResNet-18's logits and gradients unchang
     const auto& h = other[p.key()].grad();
     CHECK(tpt::test::max_abs_diff(g, h) <= 1e-4 * std::max(1.0, h.abs().max().item<double>()));
   }
+  auto other_buffers = without->named_buffers();
+  for (const auto& b : with->named_buffers()) {
+    CAPTURE(b.key());
+    CHECK(tpt::test::max_abs_diff(b.value().to(torch::kFloat64), other_buffers[b.key()].to(torch::kFloat64)) < 1e-5);
+  }
   // layer4's 3x3 kernels over a 1x1 map: the eight outer taps get no gradient on either path.
   const auto& g = with->named_parameters()["layer4.1.conv1.weight"].grad();
   CHECK(g.index({torch::indexing::Slice(), torch::indexing::Slice(), 0, 0}).abs().max().item<double>() == 0.0);
   CHECK(g.index({torch::indexing::Slice(), torch::indexing::Slice(), 1, 1}).abs().max().item<double>() > 0.0);
+  // Inference mode, with the running statistics just updated.
+  with->eval();
+  without->eval();
+  torch::NoGradGuard no_grad;
+  CHECK(tpt::test::max_abs_diff(with->forward(x), without->forward(x)) < 1e-4);
 }

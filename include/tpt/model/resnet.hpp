@@ -13,6 +13,8 @@
 
 #include "tpt/core/error.hpp"
 #include "tpt/model/detail/live_taps.hpp"
+#include "tpt/model/detail/max_pool.hpp"
+#include "tpt/model/detail/small_map_batch_norm.hpp"
 
 namespace tpt {
 
@@ -48,6 +50,14 @@ struct resnet_options {
   /// zero padding everywhere. Same outputs and gradients to float summation order; off runs
   /// every convolution in full, as torchvision does.
   bool skip_padding_taps = true;
+  /// BatchNorm on CPU maps of 2 to 12 pixels (layer3 is 2x2 for 28 px images through the
+  /// ImageNet stem) over the (N*H*W) x C matrix the map is, where LibTorch's kernel is slowest.
+  /// Same outputs, gradients and running statistics to float summation order; off runs
+  /// BatchNorm2d as it is.
+  bool small_map_batch_norm = true;
+  /// The ImageNet stem's max-pool on the CPU through LibTorch's channels-last forward kernel (7x
+  /// faster than its NCHW one at 14x14) and NCHW backward. Same outputs and gradients exactly.
+  bool channels_last_max_pool = true;
 };
 
 /// torchvision.models.resnet.BasicBlock: two 3x3 convolutions and a shortcut, which is a 1x1
@@ -56,12 +66,14 @@ class BasicBlockImpl : public torch::nn::Module {
  public:
   static constexpr std::int64_t expansion = 1;
 
-  BasicBlockImpl(std::int64_t in_planes, std::int64_t planes, std::int64_t stride, bool skip_padding_taps = true)
+  BasicBlockImpl(std::int64_t in_planes, std::int64_t planes, std::int64_t stride, bool skip_padding_taps = true,
+                 bool small_map_batch_norm = true)
       : conv1(register_module("conv1", conv3x3(in_planes, planes, stride))),
         bn1(register_module("bn1", torch::nn::BatchNorm2d(planes))),
         conv2(register_module("conv2", conv3x3(planes, planes, 1))),
         bn2(register_module("bn2", torch::nn::BatchNorm2d(planes))),
-        skip_padding_taps_(skip_padding_taps) {
+        skip_padding_taps_(skip_padding_taps),
+        small_map_batch_norm_(small_map_batch_norm) {
     if (stride != 1 || in_planes != planes * expansion) {
       downsample = register_module(
           "downsample",
@@ -73,10 +85,15 @@ class BasicBlockImpl : public torch::nn::Module {
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
-    torch::Tensor out = bn1(detail::convolve(*conv1, x, skip_padding_taps_));
+    torch::Tensor out = norm(*bn1, detail::convolve(*conv1, x, skip_padding_taps_));
     out.relu_();
-    out = bn2(detail::convolve(*conv2, out, skip_padding_taps_));
-    out += downsample.is_empty() ? x : downsample->forward(x);
+    out = norm(*bn2, detail::convolve(*conv2, out, skip_padding_taps_));
+    if (downsample.is_empty()) {
+      out += x;
+    } else {  // Sequential(1x1 convolution, BatchNorm2d), named as torchvision names it
+      const auto shortcut = detail::convolve(*downsample[0]->as<torch::nn::Conv2d>(), x, skip_padding_taps_);
+      out += norm(*downsample[1]->as<torch::nn::BatchNorm2d>(), shortcut);
+    }
     return out.relu_();
   }
 
@@ -88,6 +105,11 @@ class BasicBlockImpl : public torch::nn::Module {
 
  private:
   bool skip_padding_taps_;
+  bool small_map_batch_norm_;
+
+  torch::Tensor norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) const {
+    return detail::batch_norm(bn, x, small_map_batch_norm_);
+  }
 
   static torch::nn::Conv2d conv3x3(std::int64_t in, std::int64_t out, std::int64_t stride) {
     return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
@@ -126,9 +148,9 @@ class ResNetImpl : public torch::nn::Module {
 
   /// The pooled, flattened output of layer4: [N, 512].
   torch::Tensor features(torch::Tensor x) {
-    x = bn1(detail::convolve(*conv1, x, options_.skip_padding_taps));
+    x = detail::batch_norm(*bn1, detail::convolve(*conv1, x, options_.skip_padding_taps), options_.small_map_batch_norm);
     x.relu_();
-    if (options_.stem == resnet_stem::imagenet) x = torch::max_pool2d(x, 3, 2, 1);
+    if (options_.stem == resnet_stem::imagenet) x = detail::max_pool2d(x, 3, 2, 1, options_.channels_last_max_pool);
     x = layer1->forward(x);
     x = layer2->forward(x);
     x = layer3->forward(x);
@@ -163,10 +185,10 @@ class ResNetImpl : public torch::nn::Module {
  private:
   torch::nn::Sequential make_stage(std::int64_t planes, std::int64_t count, std::int64_t stride) {
     torch::nn::Sequential stage;
-    stage->push_back(BasicBlock(in_planes_, planes, stride, options_.skip_padding_taps));
+    stage->push_back(BasicBlock(in_planes_, planes, stride, options_.skip_padding_taps, options_.small_map_batch_norm));
     in_planes_ = planes * BasicBlockImpl::expansion;
     for (std::int64_t i = 1; i < count; ++i)
-      stage->push_back(BasicBlock(in_planes_, planes, 1, options_.skip_padding_taps));
+      stage->push_back(BasicBlock(in_planes_, planes, 1, options_.skip_padding_taps, options_.small_map_batch_norm));
     return stage;
   }
 
