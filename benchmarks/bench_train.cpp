@@ -8,7 +8,8 @@
 // Prints medians over --repeats and never passes or fails on a time.
 //
 //   bench_train --mode step --sizes 32,64,224 [--batch 64] [--device cpu|cuda] [--amp on]
-//               [--optimizer fused|torch] [--skip-taps on|off] [--allocator on|off] [--stem ..] [--channels N]
+//               [--optimizer fused|torch] [--skip-taps on|off] [--small-map-bn on|off] [--max-pool on|off]
+//               [--allocator on|off] [--stem ..] [--channels N]
 //   bench_train --mode pipeline --size 224 --images 4096 --batch 256 --device cuda
 //   bench_train --mode phase2 --size 32 --images 2048 --epochs 3
 //   bench_train --mode optimizer --sizes 28 --stem imagenet --channels 1 [--channels-last on] [--skip-taps off] [--allocator off]
@@ -42,7 +43,9 @@ struct args {
   std::size_t threads = 0, workers = 0;
   std::string stem = "auto";    // auto: small-image stem up to 64 px
   std::int64_t channels = 3;
-  bool skip_taps = true;        // resnet_options::skip_padding_taps
+  bool skip_taps = true;        // resnet_options::skip_padding_taps (live taps, matrix products)
+  bool small_map_bn = true;     // resnet_options::small_map_batch_norm
+  bool max_pool = true;         // resnet_options::channels_last_max_pool
   bool allocator = true;        // tpt::configure_cpu_allocator()
   bool fused = true;            // --optimizer fused (tpt::fused_adam) or torch (torch::optim::Adam)
 };
@@ -83,6 +86,8 @@ args parse(int argc, char** argv) {
     else if (f == "--stem") a.stem = v;
     else if (f == "--channels") a.channels = std::stoll(v);
     else if (f == "--skip-taps") a.skip_taps = v == "on";
+    else if (f == "--small-map-bn") a.small_map_bn = v == "on";
+    else if (f == "--max-pool") a.max_pool = v == "on";
     else if (f == "--allocator") a.allocator = v == "on";
     else if (f == "--optimizer") {
       if (v != "fused" && v != "torch") throw tpt::config_error(f, fmt::format("expected fused or torch, got '{}'", v));
@@ -109,7 +114,9 @@ tpt::ResNet model_for(const args& a, std::int64_t size) {
   return tpt::resnet18({.num_classes = a.classes,
                         .in_channels = a.channels,
                         .stem = small ? tpt::resnet_stem::small_image : tpt::resnet_stem::imagenet,
-                        .skip_padding_taps = a.skip_taps});
+                        .skip_padding_taps = a.skip_taps,
+                        .small_map_batch_norm = a.small_map_bn,
+                        .channels_last_max_pool = a.max_pool});
 }
 
 /// model_for(a, size) from seed 0 on `device`, its 4-d weights channels_last when asked.
@@ -223,10 +230,11 @@ void bench_step(const args& a, const torch::Device& device) {
       rates.push_back(static_cast<double>(steps * a.batch) / secs);
     }
     fmt::print("tpt {}px: median {:.1f} img/s ({} steps x {}; {} stem, {} channel(s), {}, padding taps {}, "
-               "allocator {})\n",
+               "small-map BatchNorm {}, channels-last max-pool {}, allocator {}, BLAS {})\n",
                size, median(rates), steps, a.repeats, to_string(model->options().stem), a.channels,
                a.fused ? "tpt::fused_adam" : "torch::optim::Adam", a.skip_taps ? "skipped" : "computed",
-               a.allocator ? "tuned" : "default");
+               a.small_map_bn ? "on" : "off", a.max_pool ? "on" : "off", a.allocator ? "tuned" : "default",
+               tpt::detail::fast_blas() ? "optimised" : "reference");
   }
 }
 

@@ -5,7 +5,8 @@
 #      stem, one channel), tpt as its programs run against PyTorch as a user writes it, and
 #      PyTorch again with glibc's allocator tuned as tpt tunes it (GLIBC_TUNABLES);
 #   2. what each of tpt's CPU choices adds to the grid's step: every row one process, with one
-#      more choice on (allocator, fused Adam, padding taps skipped);
+#      more choice on (allocator, fused Adam, padding taps skipped, small-map BatchNorm,
+#      channels-last max-pool);
 #   3. the phase-2 fast path against the plain path (tpt only: PyTorch has no fast path);
 #   4. the demo grid end to end: tpt-grid against benchmarks/pytorch/grid.py, as written and with
 #      the allocator tuned.
@@ -38,20 +39,24 @@ done
 echo "== the demo grid's step: 28 px, ImageNet stem, 1 channel; each row one process (median img/s)"
 grid_model=(--sizes 28 --stem imagenet --channels 1 --threads "$threads" --repeats 7)
 declare -A step
+off=(--skip-taps off --small-map-bn off --max-pool off)
 for round in 1 2 3; do  # interleaved rounds, so all rows see the same machine load
   step[py$round]="$("$py" "$repo/benchmarks/pytorch/bench_train.py" --mode step "${grid_model[@]}" | rate pytorch 28px)"
   step[pyt$round]="$(GLIBC_TUNABLES="$tuned" "$py" "$repo/benchmarks/pytorch/bench_train.py" --mode step "${grid_model[@]}" | rate pytorch 28px)"
-  step[none$round]="$("$build/benchmarks/bench_train" --mode step "${grid_model[@]}" --allocator off --optimizer torch --skip-taps off | rate tpt 28px)"
-  step[alloc$round]="$("$build/benchmarks/bench_train" --mode step "${grid_model[@]}" --allocator on --optimizer torch --skip-taps off | rate tpt 28px)"
-  step[fused$round]="$("$build/benchmarks/bench_train" --mode step "${grid_model[@]}" --allocator on --optimizer fused --skip-taps off | rate tpt 28px)"
+  step[none$round]="$("$build/benchmarks/bench_train" --mode step "${grid_model[@]}" --allocator off --optimizer torch "${off[@]}" | rate tpt 28px)"
+  step[alloc$round]="$("$build/benchmarks/bench_train" --mode step "${grid_model[@]}" --optimizer torch "${off[@]}" | rate tpt 28px)"
+  step[fused$round]="$("$build/benchmarks/bench_train" --mode step "${grid_model[@]}" "${off[@]}" | rate tpt 28px)"
+  step[taps$round]="$("$build/benchmarks/bench_train" --mode step "${grid_model[@]}" --small-map-bn off --max-pool off | rate tpt 28px)"
+  step[bn$round]="$("$build/benchmarks/bench_train" --mode step "${grid_model[@]}" --max-pool off | rate tpt 28px)"
   step[all$round]="$("$build/benchmarks/bench_train" --mode step "${grid_model[@]}" | rate tpt 28px)"
 done
 med() { printf '%s\n' "${step[${1}1]}" "${step[${1}2]}" "${step[${1}3]}" | sort -g | sed -n 2p; }
 base="$(med py)"
 for row in "py:PyTorch eager as written" "pyt:PyTorch eager, allocator tuned" \
-           "none:tpt, every choice off (LibTorch's Adam, full convolutions, glibc defaults)" \
+           "none:tpt, every choice off (LibTorch's Adam and kernels, glibc defaults)" \
            "alloc:tpt + allocator (configure_cpu_allocator)" "fused:tpt + allocator + fused_adam" \
-           "all:tpt as its programs run (+ padding taps skipped)"; do
+           "taps:  + padding taps skipped, 1x1 outputs as matrix products" \
+           "bn:  + small-map BatchNorm" "all:  + channels-last max-pool: tpt as its programs run"; do
   key="${row%%:*}"; v="$(med "$key")"
   awk -v n="${row#*:}" -v v="$v" -v b="$base" 'BEGIN { printf "  %-78s %7.1f img/s  %.2fx PyTorch\n", n, v, v / b }'
 done
