@@ -4,7 +4,9 @@
 //   pipeline  end to end through the trainer: decoded cache -> augmenting loader -> step;
 //   phase2    phase 2 through the trainer with and without the fast path (cached features);
 //   optimizer forward+backward and the optimiser step, LibTorch's Adam with zero-filled gradients
-//             against tpt::fused_adam with dropped ones (what the trainer uses).
+//             against tpt::fused_adam with dropped ones (what the trainer uses);
+//   kernels   each small-map kernel choice of resnet_options against the plain LibTorch call
+//             (CPU, the demo grid's shapes).
 // Prints medians over --repeats and never passes or fails on a time.
 //
 //   bench_train --mode step --sizes 32,64,224 [--batch 64] [--device cpu|cuda] [--amp on]
@@ -13,6 +15,7 @@
 //   bench_train --mode pipeline --size 224 --images 4096 --batch 256 --device cuda
 //   bench_train --mode phase2 --size 32 --images 2048 --epochs 3
 //   bench_train --mode optimizer --sizes 28 --stem imagenet --channels 1 [--channels-last on] [--skip-taps off] [--allocator off]
+//   bench_train --mode kernels [--repeats 7]   (LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/blas: reference BLAS)
 //   bench_train --mode check --device cuda   (CUDA against the CPU: logits agree, loss falls)
 #include <algorithm>
 #include <chrono>
@@ -22,6 +25,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <unistd.h>
@@ -191,6 +195,64 @@ void bench_optimizer(const args& a, const torch::Device& device) {
     for (std::size_t i = 0; i < p0.size(); ++i)
       worst = std::max(worst, (p0[i] - p1[i]).abs().max().item<double>());
     fmt::print("  after {} steps the two models' weights differ by at most {:.2e}\n", a.repeats + 1, worst);
+  }
+}
+
+/// Median milliseconds of `f` over --repeats runs of 20 calls, after 3 warm-up calls.
+template <class F>
+double median_ms(const args& a, F&& f) {
+  for (int i = 0; i < 3; ++i) f();
+  std::vector<double> ms;
+  for (int r = 0; r < a.repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 20; ++i) f();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 20);
+  }
+  return median(ms);
+}
+
+/// Each small-map kernel choice of resnet_options against the plain LibTorch call, forward and
+/// backward, on the shapes of the demo grid's model at batch 64 (28 px through the ImageNet stem),
+/// in one process; and the matrix product the single-output convolutions become, on whatever
+/// BLAS LibTorch loaded (LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/blas selects Debian's
+/// reference BLAS for comparison).
+void bench_kernels(const args& a) {
+  torch::manual_seed(0);
+  auto line = [](const std::string& what, double plain, double tpt) {
+    fmt::print("  {:<66} plain {:7.3f} ms, tpt {:7.3f} ms, {:.2f}x\n", what, plain, tpt, plain / tpt);
+  };
+  {  // BatchNorm over layer3's 2x2 maps
+    torch::nn::BatchNorm2d bn(256);
+    const auto x = torch::randn({64, 256, 2, 2}).set_requires_grad(true);
+    const auto g = torch::randn({64, 256, 2, 2});
+    line("BatchNorm, 64 x 256 x 2 x 2, forward + backward",
+         median_ms(a, [&] { bn->forward(x).backward(g); }),
+         median_ms(a, [&] { tpt::detail::batch_norm(*bn, x, true).backward(g); }));
+  }
+  {  // the stem's max-pool
+    const auto x = torch::randn({64, 64, 14, 14}).relu().set_requires_grad(true);
+    const auto g = torch::randn({64, 64, 7, 7});
+    line("max-pool 3x3/2, 64 x 64 x 14 x 14, forward + backward",
+         median_ms(a, [&] { torch::max_pool2d(x, 3, 2, 1).backward(g); }),
+         median_ms(a, [&] { tpt::detail::max_pool2d(x, 3, 2, 1, true).backward(g); }));
+    torch::NoGradGuard no_grad;
+    line("max-pool 3x3/2, 64 x 64 x 14 x 14, forward (inference)", median_ms(a, [&] { torch::max_pool2d(x, 3, 2, 1); }),
+         median_ms(a, [&] { tpt::detail::max_pool2d(x, 3, 2, 1, true); }));
+  }
+  // layer4's convolutions: a 3x3 kernel over 1x1 maps, and the strided one from 2x2 to 1x1.
+  for (const auto& [in, hw, stride] : std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>>{{512, 1, 1},
+                                                                                                   {256, 2, 2}}) {
+    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(in, 512, 3).stride(stride).padding(1).bias(false));
+    const auto x = torch::randn({64, in, hw, hw}).set_requires_grad(true);
+    const auto g = torch::randn({64, 512, 1, 1});
+    line(fmt::format("3x3 convolution {} -> 512 at {}x{}, stride {}, forward + backward", in, hw, hw, stride),
+         median_ms(a, [&] { conv->forward(x).backward(g); }),
+         median_ms(a, [&] { tpt::detail::conv2d_live_taps(*conv, x).backward(g); }));
+  }
+  {  // the product itself, 64 x 1024 by 1024 x 512
+    const auto x = torch::randn({64, 1024}), w = torch::randn({1024, 512});
+    fmt::print("  matrix product 64 x 1024 by 1024 x 512: {:.3f} ms on the {} BLAS\n",
+               median_ms(a, [&] { (void)torch::mm(x, w); }), tpt::detail::fast_blas() ? "optimised" : "reference");
   }
 }
 
@@ -402,8 +464,10 @@ int main(int argc, char** argv) {
     else if (a.mode == "pipeline") bench_pipeline(a, device);
     else if (a.mode == "phase2") bench_phase2(a, device);
     else if (a.mode == "optimizer") bench_optimizer(a, device);
+    else if (a.mode == "kernels") bench_kernels(a);
     else if (a.mode == "check") return check_cuda(a, device);
-    else throw tpt::config_error("mode", fmt::format("expected step, pipeline, phase2, optimizer or check, got '{}'", a.mode));
+    else throw tpt::config_error("mode", fmt::format("expected step, pipeline, phase2, optimizer, kernels or check, got '{}'",
+                                                     a.mode));
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_train: {}\n", e.what());

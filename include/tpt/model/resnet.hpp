@@ -55,7 +55,7 @@ struct resnet_options {
   /// Same outputs, gradients and running statistics to float summation order; off runs
   /// BatchNorm2d as it is.
   bool small_map_batch_norm = true;
-  /// The ImageNet stem's max-pool on the CPU through LibTorch's channels-last forward kernel (7x
+  /// The ImageNet stem's max-pool on the CPU through LibTorch's channels-last forward kernel (5-7x
   /// faster than its NCHW one at 14x14) and NCHW backward. Same outputs and gradients exactly.
   bool channels_last_max_pool = true;
 };

@@ -120,8 +120,8 @@ inline std::int64_t outputs_along(std::int64_t n, std::int64_t k, std::int64_t s
 
 /// conv(x), skipping the kernel taps that only see padding. When the convolution has a single
 /// output position (layer4 at 1x1) and a fast BLAS is loaded, it is one matrix product of the
-/// input window the live taps read with the live sub-kernel: a third to a half of the time of
-/// LibTorch's convolution kernels for the same numbers. Falls back to conv(x) for what it does
+/// input window the live taps read with the live sub-kernel: about two thirds of the time of the
+/// sub-kernel convolution (`bench_train --mode kernels`). Falls back to conv(x) for what it does
 /// not reason about (dilation, non-zero padding modes, 'same'/'valid' padding, not 4-d).
 inline torch::Tensor conv2d_live_taps(torch::nn::Conv2dImpl& conv, const torch::Tensor& x) {
   const auto& o = conv.options;

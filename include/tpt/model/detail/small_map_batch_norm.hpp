@@ -2,7 +2,7 @@
 // walks every (image, channel) row of H*W values; when a row holds 2 to 12 values (ResNet's
 // layer3 is 2x2 for 28 px images through the ImageNet stem) the per-row overhead dominates and the
 // forward and backward of one 64 x 256 x 2 x 2 batch take about 1 ms, where the same numbers laid
-// out as a (N*H*W) x C matrix take about a quarter of that (measured in docs/benchmarks.md).
+// out as a (N*H*W) x C matrix take a third of that or less (`bench_train --mode kernels`).
 // Running the module itself on that matrix, viewed as a N*H*W x C x 1 x 1 map, keeps every
 // semantic of torch::nn::BatchNorm2d (training and inference mode, momentum, the running
 // statistics with their unbiased variance, num_batches_tracked): the statistics are over the
