@@ -239,6 +239,23 @@ TEST_CASE("clear_gradients drops gradients so backward writes fresh ones", "[fus
   CHECK(adam.fused_parameters() == 1);
 }
 
+TEST_CASE("fused_adam's step marks the parameters modified, as LibTorch's in-place update does", "[fused_adam]") {
+  // A graph that saved w before the step must not backward through the stale value afterwards:
+  // torch::optim::Adam's p.addcdiv_() bumps w's version and autograd refuses; so must fused_adam.
+  for (const bool fused : {true, false}) {
+    CAPTURE(fused);
+    auto w = torch::ones({16}).set_requires_grad(true);
+    auto adam = tpt::make_adam({w}, torch::optim::AdamOptions(0.1), fused);
+    (w * w).sum().backward();
+    auto stale = (w * w).sum();  // saves w (version v)
+    const auto before = w._version();
+    adam->step();
+    CHECK(w._version() > before);
+    CHECK_THROWS_WITH(stale.backward(), Catch::Contains("modified by an inplace operation"));
+    if (fused) CHECK(static_cast<tpt::fused_adam&>(*adam).fused_parameters() == 1);
+  }
+}
+
 TEST_CASE("fused_adam's result does not depend on the thread count", "[fused_adam]") {
   // Many parameters that split into several chunks each, so a chunk edge falling inside a
   // vector (scalar tail where one thread would use the vector loop) would show somewhere.

@@ -10,7 +10,9 @@
 // cannot stream (not on the CPU, not float32, a layout the moments do not share, sparse
 // gradients, amsgrad) take LibTorch's own per-tensor update, so the result never depends on
 // which path ran beyond float rounding (fused multiply-adds round once where the operations
-// round twice).
+// round twice). Like LibTorch's in-place operations, the single pass bumps the version counter of
+// every tensor it writes, so a graph that saved a parameter before step() refuses to backward
+// through the stale value afterwards instead of computing a wrong gradient.
 #pragma once
 
 #include <algorithm>
@@ -208,6 +210,8 @@ class fused_adam : public torch::optim::Adam {
       const std::int64_t begin = first * lanes, end = std::min(last * lanes, n);
       detail::adam_update(param + begin, grad + begin, exp_avg + begin, exp_avg_sq + begin, end - begin, c);
     });
+    // What p.addcdiv_() and the moments' mul_() would have recorded: written in place.
+    for (auto* t : {&p, &state.exp_avg(), &state.exp_avg_sq()}) t->unsafeGetTensorImpl()->bump_version();
   }
 
   /// LibTorch's torch::optim::Adam::step for one parameter, for what the single pass cannot take.
