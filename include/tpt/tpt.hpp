@@ -4,6 +4,7 @@
 
 #include "tpt/version.hpp"
 
+#include "tpt/core/device.hpp"
 #include "tpt/core/error.hpp"
 #include "tpt/core/random.hpp"
 

@@ -208,7 +208,7 @@ TEST_CASE("the device is cpu, cuda or auto, and cuda only where there is one", "
   CHECK(tpt::predict::resolve_device("cpu") == torch::Device(torch::kCPU));
   CHECK(tpt::predict::resolve_device("auto") ==
         (torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU)));
-  CHECK_THROWS_WITH(tpt::predict::resolve_device("gpu"), Catch::Contains("expected cpu, cuda, cuda:N or auto, got 'gpu'"));
+  CHECK_THROWS_WITH(tpt::predict::resolve_device("gpu"), Catch::Contains("unknown device 'gpu' (expected cpu, cuda, cuda:N or auto)"));
   CHECK_THROWS_WITH(tpt::predict::resolve_device("cuda:x"), Catch::Contains("expected cuda:N"));
   if (!torch::cuda::is_available()) {
     CHECK_THROWS_WITH(tpt::predict::resolve_device("cuda"), Catch::Contains("LibTorch sees no CUDA device"));

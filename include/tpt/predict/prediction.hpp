@@ -5,7 +5,6 @@
 #pragma once
 
 #include <algorithm>
-#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -23,6 +22,7 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include "tpt/core/device.hpp"
 #include "tpt/core/error.hpp"
 #include "tpt/data/image.hpp"
 #include "tpt/data/image_error.hpp"
@@ -36,29 +36,8 @@
 
 namespace tpt::predict {
 
-/// "cpu", "cuda", "cuda:N" or "auto" (CUDA when LibTorch sees a device, else the CPU).
-/// tpt::config_error for anything else, or for CUDA where there is none.
-[[nodiscard]] inline torch::Device resolve_device(std::string_view name) {
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  if (name == "cpu") return torch::kCPU;
-  if (name == "cuda" || name.starts_with("cuda:")) {
-    int index = -1;
-    if (name.size() > 4) {
-      const std::string_view digits = name.substr(5);
-      auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
-      if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || index < 0)
-        throw config_error("device", fmt::format("expected cuda:N with a device number N, got '{}'", name));
-    }
-    if (!torch::cuda::is_available())
-      throw config_error("device", fmt::format("'{}' asked for, but LibTorch sees no CUDA device (no GPU, no driver, "
-                                               "or a LibTorch built without CUDA); use cpu or auto", name));
-    if (index >= static_cast<int>(torch::cuda::device_count()))
-      throw config_error("device", fmt::format("'{}' asked for, but there are {} CUDA device(s)", name,
-                                               torch::cuda::device_count()));
-    return index < 0 ? torch::Device(torch::kCUDA) : torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
-  }
-  throw config_error("device", fmt::format("expected cpu, cuda, cuda:N or auto, got '{}'", name));
-}
+/// The device parser every tpt program shares (tpt/core/device.hpp).
+using tpt::resolve_device;
 
 /// Softmax of a batch of logits and each row's top k, with one copy to the host.
 [[nodiscard]] inline std::vector<std::vector<class_score>> top_k(const torch::Tensor& logits, std::int64_t k) {

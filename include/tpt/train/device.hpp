@@ -17,31 +17,10 @@
 #include <torch/version.h>
 #include <ATen/autocast_mode.h>
 
+#include "tpt/core/device.hpp"  // resolve_device
 #include "tpt/core/error.hpp"
 
 namespace tpt {
-
-/// "cpu", "cuda", "cuda:N" or "auto" (CUDA when available, else CPU) to a torch::Device.
-/// Asking for CUDA where there is none is an error, not a silent fall-back to the CPU.
-[[nodiscard]] inline torch::Device resolve_device(std::string_view name) {
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  if (name == "cpu") return torch::kCPU;
-  if (name == "cuda" || name.starts_with("cuda:")) {
-    if (!torch::cuda::is_available())
-      throw config_error("device", fmt::format("'{}' requested, but this LibTorch build or machine has no CUDA "
-                                               "(use --device cpu or auto)", name));
-    try {
-      torch::Device d{std::string(name)};
-      if (d.has_index() && d.index() >= static_cast<int>(torch::cuda::device_count()))
-        throw config_error("device", fmt::format("'{}' requested, but there are {} CUDA devices", name,
-                                                 torch::cuda::device_count()));
-      return d;
-    } catch (const c10::Error&) {
-      throw config_error("device", fmt::format("cannot parse '{}' (expected cpu, cuda, cuda:N or auto)", name));
-    }
-  }
-  throw config_error("device", fmt::format("unknown device '{}' (expected cpu, cuda, cuda:N or auto)", name));
-}
 
 /// Set torch's intra-op thread count. 0 means one per hardware thread: Debian's LibTorch starts
 /// with a single thread, which leaves most of a machine idle.
