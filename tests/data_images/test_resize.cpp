@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -65,6 +67,38 @@ TEST_CASE("centre-crop policy keeps the centre with the output's aspect ratio", 
         tpt::data::source_box{256, 0, 1792, 1536});
   CHECK(policy_box(100, 200, 50, 50, resize_policy::center_crop) == tpt::data::source_box{0, 50, 100, 150});
   CHECK(policy_box(2048, 1536, 256, 256, resize_policy::stretch) == tpt::data::source_box{0, 0, 2048, 1536});
+}
+
+TEST_CASE("the policy keeps the centre of a region (a detection's crop) as of a frame", "[resize]") {
+  using tpt::data::policy_box;
+  using tpt::data::resize_policy;
+  using tpt::data::source_box;
+  const source_box crop{100, 40, 500, 240};  // 400 x 200
+  CHECK(policy_box(crop, 64, 64, resize_policy::center_crop) == source_box{200, 40, 400, 240});
+  CHECK(policy_box(crop, 64, 64, resize_policy::stretch) == crop);
+  // A region at the frame's origin is the frame's own box, bit for bit.
+  for (const auto policy : {resize_policy::center_crop, resize_policy::stretch})
+    CHECK(policy_box(source_box{0, 0, 2048, 1536}, 224, 160, policy) == policy_box(2048, 1536, 224, 160, policy));
+}
+
+TEST_CASE("minimum_decode_size: the smallest decode that keeps every region at the working size", "[resize]") {
+  using tpt::data::minimum_decode_size;
+  using tpt::data::resize_policy;
+  using tpt::data::source_box;
+  using size = std::pair<std::int64_t, std::int64_t>;
+  const source_box frame{0, 0, 2048, 1536};
+  // The whole frame to 256 x 256: stretched, it needs 256 x 256; centre-cropped, the kept 1536 x 1536
+  // square must still be 256 wide, so the frame 2048 * 256 / 1536 = 341.33 -> 342.
+  CHECK(minimum_decode_size(std::span(&frame, 1), 2048, 1536, 256, 256, resize_policy::stretch) == size{256, 256});
+  CHECK(minimum_decode_size(std::span(&frame, 1), 2048, 1536, 256, 256, resize_policy::center_crop) == size{342, 256});
+  // A 128 x 96 crop must keep 256 x 256 pixels: the frame would have to grow; capped at its own size.
+  const std::vector<source_box> crops{{0, 0, 128, 96}, {1000, 700, 2048, 1536}, {5, 5, 5, 9}};  // the last is empty
+  CHECK(minimum_decode_size(crops, 2048, 1536, 256, 256, resize_policy::stretch) == size{2048, 1536});
+  // Only the large crop: 1048 x 836 to 256 x 256 allows 2048 * 256 / 1048 = 500.3 -> 501 and
+  // 1536 * 256 / 836 = 470.4 -> 471.
+  CHECK(minimum_decode_size(std::span(crops).subspan(1), 2048, 1536, 256, 256, resize_policy::stretch) ==
+        size{501, 471});
+  CHECK(minimum_decode_size(std::span(crops).subspan(2), 2048, 1536, 256, 256, resize_policy::stretch) == size{0, 0});
 }
 
 TEST_CASE("bad resize arguments are config errors", "[resize][errors]") {

@@ -1,4 +1,4 @@
-// tpt/data/records.hpp: paths under the image root, dataset invariants, bad-record policy.
+// tpt/data/paths.hpp and records.hpp: paths under the image root, dataset invariants, bad-record policy.
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -35,6 +35,21 @@ TEST_CASE("normal_relative_path gives one spelling per image", "[records][paths]
   CHECK(normal_relative_path("a/x/../b.jpg") == "a/b.jpg");
   CHECK(normal_relative_path("x/../a/b.jpg") == "a/b.jpg");
   CHECK(normal_relative_path("..a/b.jpg") == "..a/b.jpg");
+}
+
+TEST_CASE("path_under_root joins what path_problem accepts and names what it refuses", "[records][paths][errors]") {
+  CHECK(path_under_root("/data/img", "S9/a.jpg") == std::filesystem::path("/data/img/S9/a.jpg"));
+  CHECK(path_under_root("root", "./a/b.png") == std::filesystem::path("root/./a/b.png"));
+  for (const std::string bad : {"../x.jpg", "/etc/passwd", "", "a/b/", "a/.."}) {
+    CAPTURE(bad);
+    try {
+      (void)path_under_root("root", bad);
+      FAIL("accepted");
+    } catch (const tpt::input_error& e) {
+      CHECK(e.reason() == *path_problem(bad));  // the same rule and words as every data source
+      CHECK(e.file() == std::filesystem::path(bad));
+    }
+  }
 }
 
 TEST_CASE("resolve_under_root follows links but not out of the root", "[records][paths][errors]") {

@@ -314,7 +314,7 @@ TEST_CASE("a manifest names images under a root, and a bad one gives file and li
   CHECK_THAT(refused("path\na.jpg\nb.jpg\n./a.jpg\n"),
              Catch::Contains("manifest.csv:4: column 'path': './a.jpg' is listed twice (first on line 2)"));
   CHECK_THAT(refused("path\na.jpg\n../x.jpg\n"), Catch::Contains("manifest.csv:3: column 'path': '../x.jpg'") &&
-                                                      Catch::Contains("leaves the image root"));
+                                                      Catch::Contains("escapes the image root"));
   CHECK_THAT(refused("path\n/etc/passwd\n"), Catch::Contains("manifest.csv:2: column 'path': '/etc/passwd'") &&
                                                   Catch::Contains("absolute"));
   CHECK_THAT(refused("path,x\n,1\n"), Catch::Contains("manifest.csv:2: column 'path': is empty"));

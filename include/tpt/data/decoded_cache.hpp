@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -39,7 +40,7 @@
 #include "tpt/core/error.hpp"
 #include "tpt/data/decode.hpp"
 #include "tpt/data/detail/parallel.hpp"
-#include "tpt/data/detail/paths.hpp"
+#include "tpt/data/paths.hpp"
 #include "tpt/data/image.hpp"
 #include "tpt/data/image_error.hpp"
 #include "tpt/data/resize.hpp"
@@ -407,7 +408,7 @@ class decoded_cache {
     detail::check_settings(settings);
     std::vector<std::filesystem::path> files;
     files.reserve(relative_paths.size());
-    for (const auto& rel : relative_paths) files.push_back(detail::path_under_root(image_root, rel));
+    for (const auto& rel : relative_paths) files.push_back(path_under_root(image_root, rel));
     nlohmann::json source = {{"kind", "files"}, {"fingerprint", options.fingerprint == cache_fingerprint::content ? "content" : "size_and_mtime"}};
     std::vector<nlohmann::json> entries(files.size());
     detail::parallel_for(files.size(), options.fingerprint == cache_fingerprint::content ? options.threads : 1,
@@ -428,9 +429,9 @@ class decoded_cache {
       if (settings.dct_scaling && detect_format(bytes) == image_format::jpeg) {
         const image_info info = read_image_info(bytes, files[i]);
         // Decode only as large as the part of the frame the policy keeps needs.
-        const source_box box = policy_box(info.width, info.height, settings.width, settings.height, settings.policy);
-        opt.min_width = static_cast<std::int64_t>(std::ceil(static_cast<double>(settings.width) * static_cast<double>(info.width) / box.width() - 1e-9));
-        opt.min_height = static_cast<std::int64_t>(std::ceil(static_cast<double>(settings.height) * static_cast<double>(info.height) / box.height() - 1e-9));
+        const source_box frame{0, 0, static_cast<double>(info.width), static_cast<double>(info.height)};
+        std::tie(opt.min_width, opt.min_height) = minimum_decode_size(std::span(&frame, 1), info.width, info.height,
+                                                                      settings.width, settings.height, settings.policy);
       }
       const image decoded = decode_image(bytes, files[i], opt);
       resize_into(decoded, policy_box(decoded.width(), decoded.height(), settings.width, settings.height, settings.policy),

@@ -18,7 +18,7 @@
 #include "tpt/core/error.hpp"
 #include "tpt/data/decode.hpp"
 #include "tpt/data/detail/parallel.hpp"
-#include "tpt/data/detail/paths.hpp"
+#include "tpt/data/paths.hpp"
 #include "tpt/data/image_error.hpp"
 #include "tpt/io/atomic_file.hpp"
 #include "tpt/io/csv.hpp"
@@ -73,7 +73,7 @@ inline preflight_report preflight_images(const std::filesystem::path& root, std:
     const std::string& rel = relative_paths[i];
     std::filesystem::path file;
     try {
-      file = detail::path_under_root(root, rel);
+      file = path_under_root(root, rel);
     } catch (const input_error& e) {
       found[i] = image_issue{i, rel, image_problem::outside_root, e.reason()};
       return;

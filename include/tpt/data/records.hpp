@@ -20,6 +20,7 @@
 
 #include "tpt/core/error.hpp"
 #include "tpt/data/detail/string_index.hpp"
+#include "tpt/data/paths.hpp"  // path_problem, normal_relative_path, resolve_under_root
 #include "tpt/io/atomic_file.hpp"
 #include "tpt/io/csv.hpp"
 
@@ -66,90 +67,6 @@ inline std::optional<split_kind> parse_split_kind(std::string_view text) {
 
 inline constexpr std::string_view split_kind_expected =
     "expected train, validation (val) or test, or an empty cell";
-
-// ---------------------------------------------------------------------------------------------
-// Paths under the image root
-
-/// Why `raw` cannot name an image under the image root, or nullopt when it can. Rejected: empty
-/// paths, absolute paths, paths whose '..' components climb out of the root, the root itself,
-/// folder paths (trailing '/') and NUL bytes. Purely lexical: symbolic links are checked by
-/// resolve_under_root when a file is opened.
-inline std::optional<std::string> path_problem(std::string_view raw) {
-  if (raw.empty()) return "empty path";
-  if (raw.find('\0') != std::string_view::npos) return "path contains a NUL byte";
-  if (raw.front() == '/')
-    return fmt::format("absolute path '{}' (expected a path relative to the image root)", raw);
-  if (raw.back() == '/') return fmt::format("'{}' names a folder, expected an image file", raw);
-  std::ptrdiff_t depth = 0;
-  std::size_t start = 0;
-  while (start <= raw.size()) {
-    std::size_t end = raw.find('/', start);
-    if (end == std::string_view::npos) end = raw.size();
-    const std::string_view part = raw.substr(start, end - start);
-    if (part == "..") {
-      if (--depth < 0)
-        return fmt::format("path '{}' escapes the image root ('..' above the root)", raw);
-    } else if (!part.empty() && part != ".") {
-      ++depth;
-    }
-    start = end + 1;
-  }
-  if (depth == 0) return fmt::format("path '{}' names the image root itself, not an image", raw);
-  return std::nullopt;
-}
-
-/// `raw` in normal form: '/'-separated, without empty, '.' or '..' components, so that one image
-/// has one spelling (duplicates are found by string comparison). Requires !path_problem(raw).
-/// Already-normal paths (nearly all of them) are returned without rebuilding.
-inline std::string normal_relative_path(std::string_view raw) {
-  const bool normal = raw.find("//") == std::string_view::npos &&
-                      raw.find("/./") == std::string_view::npos &&
-                      raw.find("/../") == std::string_view::npos && !raw.starts_with("./") &&
-                      !raw.starts_with("../") && !raw.ends_with("/.") && !raw.ends_with("/..") &&
-                      raw != "." && raw != "..";
-  if (normal) return std::string(raw);
-  std::vector<std::string_view> parts;
-  std::size_t start = 0;
-  while (start <= raw.size()) {
-    std::size_t end = raw.find('/', start);
-    if (end == std::string_view::npos) end = raw.size();
-    const std::string_view part = raw.substr(start, end - start);
-    if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(part);
-    }
-    start = end + 1;
-  }
-  std::string out;
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    if (i) out += '/';
-    out += parts[i];
-  }
-  return out;
-}
-
-/// The file `relative` names under `root`, after following symbolic links; tpt::input_error when
-/// the path is unsafe or a link leads outside the root. For code that opens the files (preflight,
-/// decoding): a lexically safe path can still escape through a link.
-inline std::filesystem::path resolve_under_root(const std::filesystem::path& root,
-                                                std::string_view relative) {
-  if (auto why = path_problem(relative)) throw input_error(root, *why);
-  std::error_code ec;
-  const auto real_root = std::filesystem::weakly_canonical(root, ec);
-  if (ec) throw input_error(root, fmt::format("cannot resolve the image root: {}", ec.message()));
-  const auto real = std::filesystem::weakly_canonical(root / std::string(relative), ec);
-  if (ec) throw input_error(root / std::string(relative), fmt::format("cannot resolve: {}", ec.message()));
-  auto r = real_root.begin();
-  auto p = real.begin();
-  for (; r != real_root.end(); ++r, ++p) {
-    if (p == real.end() || *p != *r)
-      throw input_error(root / std::string(relative),
-                        fmt::format("a symbolic link leads outside the image root to '{}'",
-                                    real.string()));
-  }
-  return real;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Records

@@ -8,7 +8,9 @@
 #include <cmath>
 #include <cstdint>
 #include <numbers>
+#include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -58,14 +60,13 @@ struct source_box {
   friend constexpr bool operator==(const source_box&, const source_box&) = default;
 };
 
-/// The part of a width x height source that `policy` maps onto an out_width x out_height image.
-[[nodiscard]] constexpr source_box policy_box(std::int64_t width, std::int64_t height,
-                                              std::int64_t out_width, std::int64_t out_height,
-                                              resize_policy policy) noexcept {
-  const auto w = static_cast<double>(width);
-  const auto h = static_cast<double>(height);
-  if (policy == resize_policy::stretch) return {0, 0, w, h};
-  // The largest centred box with the output's aspect ratio.
+/// The part of `region` (of some source) that `policy` maps onto an out_width x out_height image:
+/// all of it for stretch, the largest centred box with the output's aspect ratio for center_crop.
+/// For a detection's crop as for a whole frame.
+[[nodiscard]] constexpr source_box policy_box(const source_box& region, std::int64_t out_width,
+                                              std::int64_t out_height, resize_policy policy) noexcept {
+  if (policy == resize_policy::stretch) return region;
+  const double w = region.width(), h = region.height();
   const double aspect = static_cast<double>(out_width) / static_cast<double>(out_height);
   double bw = w, bh = h;
   if (w / h > aspect) {
@@ -73,7 +74,36 @@ struct source_box {
   } else {
     bh = w / aspect;
   }
-  return {(w - bw) / 2, (h - bh) / 2, (w + bw) / 2, (h + bh) / 2};
+  return {region.x0 + (w - bw) / 2, region.y0 + (h - bh) / 2, region.x0 + (w + bw) / 2, region.y0 + (h + bh) / 2};
+}
+
+/// The part of a width x height source that `policy` maps onto an out_width x out_height image.
+[[nodiscard]] constexpr source_box policy_box(std::int64_t width, std::int64_t height,
+                                              std::int64_t out_width, std::int64_t out_height,
+                                              resize_policy policy) noexcept {
+  return policy_box(source_box{0, 0, static_cast<double>(width), static_cast<double>(height)}, out_width, out_height,
+                    policy);
+}
+
+/// The smallest size a width x height frame may be decoded at (DCT-scaled JPEG decoding) so that
+/// each of `regions` (in the frame's pixels; empty ones ignored) still covers out_width x
+/// out_height after the policy: never upsampled by the resize. At most the frame's own size. The
+/// decoded cache asks it for the whole frame, tpt-predict for each detection's crop.
+[[nodiscard]] inline std::pair<std::int64_t, std::int64_t> minimum_decode_size(std::span<const source_box> regions,
+                                                                             std::int64_t width, std::int64_t height,
+                                                                             std::int64_t out_width,
+                                                                             std::int64_t out_height,
+                                                                             resize_policy policy) {
+  std::int64_t min_w = 0, min_h = 0;
+  for (const auto& r : regions) {
+    if (!(r.width() > 0 && r.height() > 0)) continue;
+    const source_box kept = policy_box(r, out_width, out_height, policy);
+    min_w = std::max(min_w, static_cast<std::int64_t>(std::ceil(static_cast<double>(out_width) *
+                                                                static_cast<double>(width) / kept.width() - 1e-9)));
+    min_h = std::max(min_h, static_cast<std::int64_t>(std::ceil(static_cast<double>(out_height) *
+                                                                static_cast<double>(height) / kept.height() - 1e-9)));
+  }
+  return {std::min(min_w, width), std::min(min_h, height)};
 }
 
 namespace detail {

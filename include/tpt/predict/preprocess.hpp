@@ -180,38 +180,6 @@ inline void record_preprocessing(model_metadata& metadata, const data::cache_set
   return has_recorded_preprocessing(m) ? preprocessing_origin::checkpoint : preprocessing_origin::defaults;
 }
 
-/// The part of a source region the working-size policy keeps (all of it for stretch, the largest
-/// centred box with the working aspect ratio for center_crop).
-[[nodiscard]] inline data::source_box policy_region(const data::source_box& region, const data::cache_settings& w) {
-  if (w.policy == data::resize_policy::stretch) return region;
-  const double aspect = static_cast<double>(w.width) / static_cast<double>(w.height);
-  double bw = region.width(), bh = region.height();
-  if (bw / bh > aspect) {
-    bw = bh * aspect;
-  } else {
-    bh = bw / aspect;
-  }
-  const double cx = (region.x0 + region.x1) / 2, cy = (region.y0 + region.y1) / 2;
-  return {cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2};
-}
-
-/// The decoded size a frame of width x height needs so that every region (in the frame's pixels)
-/// still covers the working size after the policy: DCT-scaled JPEG decoding may go no smaller.
-/// The same rule the decoded cache applies to whole frames.
-[[nodiscard]] inline std::pair<std::int64_t, std::int64_t> minimum_decode_size(
-    std::span<const data::source_box> regions, std::int64_t width, std::int64_t height, const data::cache_settings& w) {
-  std::int64_t min_w = 0, min_h = 0;
-  for (const auto& r : regions) {
-    if (!(r.width() > 0 && r.height() > 0)) continue;
-    const data::source_box kept = policy_region(r, w);
-    min_w = std::max(min_w, static_cast<std::int64_t>(std::ceil(static_cast<double>(w.width) * static_cast<double>(width) /
-                                                                    kept.width() - 1e-9)));
-    min_h = std::max(min_h, static_cast<std::int64_t>(std::ceil(static_cast<double>(w.height) *
-                                                                    static_cast<double>(height) / kept.height() - 1e-9)));
-  }
-  return {std::min(min_w, width), std::min(min_h, height)};
-}
-
 /// Per-thread buffers, so that preparing one input allocates nothing after the first.
 struct preprocess_scratch {
   std::vector<std::uint8_t> working;
@@ -265,7 +233,8 @@ struct prepared_image {
   opt.strict = p.working.strict_jpeg;
   opt.max_pixels = p.working.max_pixels;
   if (p.working.dct_scaling && out.info.format == data::image_format::jpeg) {
-    const auto [min_w, min_h] = minimum_decode_size(regions, out.info.width, out.info.height, p.working);
+    const auto [min_w, min_h] = data::minimum_decode_size(regions, out.info.width, out.info.height, p.working.width,
+                                                          p.working.height, p.working.policy);
     opt.min_width = min_w;
     opt.min_height = min_h;
   }

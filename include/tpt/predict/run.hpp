@@ -25,7 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tpt/core/error.hpp"
-#include "tpt/data/detail/paths.hpp"
+#include "tpt/data/paths.hpp"
 #include "tpt/io/atomic_file.hpp"
 #include "tpt/io/csv.hpp"
 #include "tpt/predict/detail/run_journal.hpp"
@@ -96,12 +96,11 @@ struct image_listing {
     const std::string& p = table.at(r, "path");
     if (p.empty()) table.fail(r, "path", "is empty; expected an image path relative to the image root");
     try {
-      (void)data::detail::path_under_root(".", p);
+      (void)data::path_under_root(".", p);
     } catch (const input_error& e) {
       table.fail(r, "path", fmt::format("'{}': {}", p, e.reason()));
     }
-    const std::string normal = std::filesystem::path(p).lexically_normal().generic_string();
-    if (auto [it, fresh] = first_line.emplace(normal, table.line(r)); !fresh)
+    if (auto [it, fresh] = first_line.emplace(data::normal_relative_path(p), table.line(r)); !fresh)
       table.fail(r, "path", fmt::format("'{}' is listed twice (first on line {})", p, it->second));
     paths.push_back(std::filesystem::path(p).generic_string());
   }
@@ -367,7 +366,7 @@ inline run_summary classify_images(batch_classifier& c, const std::filesystem::p
   summary.csv = o.csv;
   std::vector<image_job> jobs;
   jobs.reserve(files.size());
-  for (const auto& f : files) jobs.push_back({data::detail::path_under_root(image_root, f), {whole_frame}});
+  for (const auto& f : files) jobs.push_back({data::path_under_root(image_root, f), {whole_frame}});
   const auto settings =
       detail::run_settings("images", std::filesystem::absolute(image_root).lexically_normal().string(), c, o);
   auto result = detail::run_jobs(c, jobs, files, settings, o, summary);

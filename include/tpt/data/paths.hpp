@@ -1,0 +1,111 @@
+// Paths from a manifest, a COCO file or a user, taken relative to an image root: which of them
+// may name an image (no absolute paths, no '..' above the root, no links leading out of it), the
+// one spelling of each, and the file each names. One set of rules for every data source, the
+// decoded cache, preflight and tpt-predict.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "tpt/core/error.hpp"
+
+namespace tpt::data {
+
+/// Why `raw` cannot name an image under the image root, or nullopt when it can. Rejected: empty
+/// paths, absolute paths, paths whose '..' components climb out of the root, the root itself,
+/// folder paths (trailing '/') and NUL bytes. Purely lexical: symbolic links are checked by
+/// resolve_under_root when a file is opened.
+inline std::optional<std::string> path_problem(std::string_view raw) {
+  if (raw.empty()) return "empty path";
+  if (raw.find('\0') != std::string_view::npos) return "path contains a NUL byte";
+  if (raw.front() == '/')
+    return fmt::format("absolute path '{}' (expected a path relative to the image root)", raw);
+  if (raw.back() == '/') return fmt::format("'{}' names a folder, expected an image file", raw);
+  std::ptrdiff_t depth = 0;
+  std::size_t start = 0;
+  while (start <= raw.size()) {
+    std::size_t end = raw.find('/', start);
+    if (end == std::string_view::npos) end = raw.size();
+    const std::string_view part = raw.substr(start, end - start);
+    if (part == "..") {
+      if (--depth < 0)
+        return fmt::format("path '{}' escapes the image root ('..' above the root)", raw);
+    } else if (!part.empty() && part != ".") {
+      ++depth;
+    }
+    start = end + 1;
+  }
+  if (depth == 0) return fmt::format("path '{}' names the image root itself, not an image", raw);
+  return std::nullopt;
+}
+
+/// `raw` in normal form: '/'-separated, without empty, '.' or '..' components, so that one image
+/// has one spelling (duplicates are found by string comparison). Requires !path_problem(raw).
+/// Already-normal paths (nearly all of them) are returned without rebuilding.
+inline std::string normal_relative_path(std::string_view raw) {
+  const bool normal = raw.find("//") == std::string_view::npos &&
+                      raw.find("/./") == std::string_view::npos &&
+                      raw.find("/../") == std::string_view::npos && !raw.starts_with("./") &&
+                      !raw.starts_with("../") && !raw.ends_with("/.") && !raw.ends_with("/..") &&
+                      raw != "." && raw != "..";
+  if (normal) return std::string(raw);
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  while (start <= raw.size()) {
+    std::size_t end = raw.find('/', start);
+    if (end == std::string_view::npos) end = raw.size();
+    const std::string_view part = raw.substr(start, end - start);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    start = end + 1;
+  }
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += '/';
+    out += parts[i];
+  }
+  return out;
+}
+
+/// The file `relative` names under `root`, after following symbolic links; tpt::input_error when
+/// the path is unsafe or a link leads outside the root. For code that opens the files (preflight,
+/// decoding): a lexically safe path can still escape through a link.
+inline std::filesystem::path resolve_under_root(const std::filesystem::path& root,
+                                                std::string_view relative) {
+  if (auto why = path_problem(relative)) throw input_error(root, *why);
+  std::error_code ec;
+  const auto real_root = std::filesystem::weakly_canonical(root, ec);
+  if (ec) throw input_error(root, fmt::format("cannot resolve the image root: {}", ec.message()));
+  const auto real = std::filesystem::weakly_canonical(root / std::string(relative), ec);
+  if (ec) throw input_error(root / std::string(relative), fmt::format("cannot resolve: {}", ec.message()));
+  auto r = real_root.begin();
+  auto p = real.begin();
+  for (; r != real_root.end(); ++r, ++p) {
+    if (p == real.end() || *p != *r)
+      throw input_error(root / std::string(relative),
+                        fmt::format("a symbolic link leads outside the image root to '{}'",
+                                    real.string()));
+  }
+  return real;
+}
+
+/// root / relative, after path_problem(relative) found nothing wrong; otherwise tpt::input_error
+/// naming `relative` and the reason. Lexical, for code that builds paths before any file is
+/// opened (the decoded cache, preflight, tpt-predict); resolve_under_root also follows links.
+[[nodiscard]] inline std::filesystem::path path_under_root(const std::filesystem::path& root,
+                                                           std::string_view relative) {
+  if (auto why = path_problem(relative)) throw input_error(std::string(relative), *why);
+  return root / std::string(relative);
+}
+
+}  // namespace tpt::data
