@@ -52,7 +52,7 @@ struct test_set {
 
 test_set paper_sized(std::uint64_t seed) {
   test_set s;
-  const auto& species = tpt::paper::serengeti_s9_species();
+  const auto species = tpt::paper::serengeti_s9_species();
   for (std::size_t c = 0; c < species.size(); ++c)
     s.targets.insert(s.targets.end(), static_cast<std::size_t>(species[c].test), static_cast<std::int64_t>(c));
   tpt::rng gen(seed);
@@ -158,11 +158,11 @@ int main(int argc, char** argv) {
 
   // 3. The whole report: nine runs, 12 comparisons, 21 figures.
   std::vector<tpt::experiment_record> records;
-  const auto& species = tpt::paper::serengeti_s9_species();
+  const auto species = tpt::paper::serengeti_s9_species();
   std::vector<std::string> names;
   std::vector<std::int64_t> train;
   for (const auto& s : species) {
-    names.push_back(s.name);
+    names.emplace_back(s.species);
     train.push_back(s.train);
   }
   const char* models[] = {"baseline", "ROS", "ROS", "RUS", "RUS", "ROS&RUS(15K)", "ROS&RUS(15K)", "ROS&RUS(5K)", "ROS&RUS(5K)"};

@@ -45,7 +45,7 @@ std::vector<tpt::experiment_record> demo_records(std::uint64_t seeds) {
   std::vector<std::string> names;
   std::vector<std::int64_t> train, targets;
   for (const auto& s : tpt::paper::serengeti_s9_species()) {
-    names.push_back(s.name);
+    names.emplace_back(s.species);
     train.push_back(s.train);
     targets.insert(targets.end(), static_cast<std::size_t>(s.test), static_cast<std::int64_t>(names.size() - 1));
   }

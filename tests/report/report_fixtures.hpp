@@ -23,7 +23,7 @@ struct species_set {
 inline species_set serengeti() {
   species_set s;
   for (const auto& sp : paper::serengeti_s9_species()) {
-    s.names.push_back(sp.name);
+    s.names.emplace_back(sp.species);
     s.train.push_back(sp.train);
     s.test.push_back(sp.test);
   }

@@ -1,7 +1,8 @@
 // The paper's own figures, shipped inside tpt so that reports can print them beside ours: Tables
-// 1-3 (accuracy and macro precision, recall, F1 of the five models after each phase) and the class
-// distribution of Snapshot Serengeti season 9 (52 species, train and test images). The texts are
-// verbatim copies of the project's reference files; a test checks that they stay equal.
+// 1-3 (accuracy and macro precision, recall, F1 of the five models after each phase), and which
+// class lists are the paper's 52 Snapshot Serengeti season-9 species (the counts themselves are
+// tpt::serengeti::season9, the one copy in tpt). The text of Tables 1-3 is a verbatim copy of the
+// paper's results file; a test checks that it stays equal.
 #pragma once
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "tpt/core/error.hpp"
+#include "tpt/sampling/serengeti.hpp"
 
 namespace tpt::paper {
 
@@ -36,62 +38,6 @@ ros_rus_5k,1,0.7335,0.3702,0.3974,0.3620
 ros_rus_5k,2,0.8066,0.5640,0.3438,0.4001
 )csv";
 
-/// serengeti_s9_counts.csv: species,train,test, most frequent first.
-inline constexpr std::string_view serengeti_s9_counts_csv = R"csv(species,train,test
-wildebeest,48377,6047
-zebra,36480,4560
-gazelleThomsons,30368,3795
-elephant,4761,594
-buffalo,3920,490
-warthog,3730,466
-giraffe,3145,392
-gazelleGrants,2857,357
-impala,2746,343
-otherBird,2380,297
-hartebeest,2368,295
-hyenaSpotted,2119,264
-guineaFowl,1516,189
-lionFemale,1207,150
-topi,1204,150
-baboon,1003,125
-secretaryBird,735,90
-eland,723,90
-hippopotamus,608,76
-dikDik,590,73
-ostrich,478,59
-cheetah,470,58
-reedbuck,462,57
-koriBustard,435,54
-insectSpider,385,47
-jackal,383,47
-lionMale,294,36
-serval,242,30
-hare,220,27
-mongoose,168,21
-porcupine,120,14
-vervetMonkey,118,12
-batEaredFox,96,11
-aardvark,88,10
-waterbuck,78,9
-aardwolf,73,9
-leopard,48,5
-bushbuck,34,4
-vulture,32,4
-duiker,29,3
-hyenaStriped,29,3
-cattle,27,3
-reptiles,17,2
-rhinoceros,15,1
-steenbok,15,1
-honeyBadger,14,1
-caracal,14,1
-civet,11,1
-wildcat,8,1
-genet,8,1
-zorilla,5,1
-rodents,1,1
-)csv";
-
 /// One row of the paper's Tables 1-3.
 struct result {
   std::string model;  // the paper's id: baseline, ros, rus, ros_rus_15k, ros_rus_5k
@@ -102,12 +48,6 @@ struct result {
   double macro_f1 = 0;
 };
 
-/// One species of Snapshot Serengeti season 9 with its image counts in the paper's split.
-struct species_count {
-  std::string name;
-  std::int64_t train = 0;
-  std::int64_t test = 0;
-};
 
 /// The paper's model names in its own order and spelling.
 inline constexpr std::string_view model_names[] = {"baseline", "ROS", "RUS", "ROS&RUS(15K)", "ROS&RUS(5K)"};
@@ -197,26 +137,18 @@ inline std::optional<result> find_result(std::string_view model, int phase) {
   return std::nullopt;
 }
 
-/// The 52 species of Snapshot Serengeti season 9 with the paper's train and test counts.
-inline const std::vector<species_count>& serengeti_s9_species() {
-  static const std::vector<species_count> rows = [] {
-    std::vector<species_count> out;
-    for (const auto& c : detail::split_csv(serengeti_s9_counts_csv, "serengeti_s9_counts.csv", 3))
-      out.push_back({c[0], detail::number<std::int64_t>(c[1], "serengeti_s9_counts.csv"),
-                     detail::number<std::int64_t>(c[2], "serengeti_s9_counts.csv")});
-    return out;
-  }();
-  return rows;
-}
+/// The 52 species of Snapshot Serengeti season 9 with the paper's train and test counts, most
+/// frequent first: tpt::serengeti::season9.
+inline std::span<const serengeti::species_count> serengeti_s9_species() noexcept { return serengeti::season9; }
 
 /// Whether a class list is the paper's: the 52 Serengeti S9 species, in any order. Only then do
 /// the paper's figures mean something beside ours.
 inline bool is_serengeti_s9(std::span<const std::string> class_names) {
-  const auto& species = serengeti_s9_species();
+  const auto species = serengeti_s9_species();
   if (class_names.size() != species.size()) return false;
   std::set<std::string_view> names(class_names.begin(), class_names.end());
   if (names.size() != species.size()) return false;
-  return std::all_of(species.begin(), species.end(), [&](const species_count& s) { return names.count(s.name) == 1; });
+  return std::all_of(species.begin(), species.end(), [&](const serengeti::species_count& s) { return names.count(s.species) == 1; });
 }
 
 }  // namespace tpt::paper
