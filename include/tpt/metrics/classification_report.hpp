@@ -24,6 +24,49 @@
 
 namespace tpt {
 
+namespace detail {
+
+/// Precision, recall and F1 of one class from its counts, as scikit-learn 1.2's
+/// precision_recall_fscore_support computes them step for step (0 where a denominator is 0), so
+/// values agree to the last bits. The one copy of this arithmetic: the report and the bootstrap's
+/// resampled statistics both use it.
+struct class_scores {
+  double precision = 0, recall = 0, f1 = 0;
+};
+
+inline class_scores class_scores_of(std::int64_t true_positives, std::int64_t predicted, std::int64_t support) noexcept {
+  const auto tp = static_cast<double>(true_positives);
+  class_scores s;
+  s.precision = predicted > 0 ? tp / static_cast<double>(predicted) : 0.0;
+  s.recall = support > 0 ? tp / static_cast<double>(support) : 0.0;
+  const double denom = s.precision + s.recall;
+  s.f1 = denom > 0 ? 2.0 * s.precision * s.recall / denom : 0.0;
+  return s;
+}
+
+/// The sums every average of the report is made of, class by class in class order.
+struct score_sums {
+  double precision = 0, recall = 0, f1 = 0;           // macro averages: / classes
+  double weighted_precision = 0, weighted_f1 = 0;     // weighted by support: / samples
+  double present_recall = 0;                          // balanced accuracy: / present
+  std::size_t present = 0;                            // classes with support
+
+  void add(const class_scores& s, std::int64_t support) noexcept {
+    precision += s.precision;
+    recall += s.recall;
+    f1 += s.f1;
+    const auto w = static_cast<double>(support);
+    weighted_precision += s.precision * w;
+    weighted_f1 += s.f1 * w;
+    if (support > 0) {
+      present_recall += s.recall;
+      ++present;
+    }
+  }
+};
+
+}  // namespace detail
+
 /// The scores of one class, scikit-learn's zero_division=0 convention: precision is 0 when the
 /// class is never predicted, recall is 0 when it never occurs, F1 is 0 when both are 0.
 struct class_score {
@@ -187,37 +230,26 @@ inline classification_report classification_report::from_confusion(
 
   // The arithmetic mirrors scikit-learn 1.2's precision_recall_fscore_support step for step, so
   // values agree to the last bits, not just to 1e-9.
-  double sum_p = 0, sum_r = 0, sum_f = 0, wsum_p = 0, wsum_f = 0, sum_present_recall = 0;
-  std::size_t present = 0;
+  detail::score_sums sums;
   for (std::size_t i = 0; i < k; ++i) {
     auto& c = r.classes[i];
-    const auto tp = static_cast<double>(confusion[i * k + i]);
-    c.precision = c.predicted > 0 ? tp / static_cast<double>(c.predicted) : 0.0;
-    c.recall = c.support > 0 ? tp / static_cast<double>(c.support) : 0.0;
-    const double denom = c.precision + c.recall;
-    c.f1 = denom > 0 ? 2.0 * c.precision * c.recall / denom : 0.0;
-    sum_p += c.precision;
-    sum_r += c.recall;
-    sum_f += c.f1;
-    const auto w = static_cast<double>(c.support);
-    wsum_p += c.precision * w;
-    wsum_f += c.f1 * w;
-    if (c.support > 0) {
-      sum_present_recall += c.recall;
-      ++present;
-    }
+    const auto scores = detail::class_scores_of(confusion[i * k + i], c.predicted, c.support);
+    c.precision = scores.precision;
+    c.recall = scores.recall;
+    c.f1 = scores.f1;
+    sums.add(scores, c.support);
   }
   const double n = static_cast<double>(total);
   r.samples = total;
   r.nonfinite_samples = nonfinite_samples;
   r.accuracy = static_cast<double>(correct) / n;
-  r.macro_precision = sum_p / double(k);
-  r.macro_recall = sum_r / double(k);
-  r.macro_f1 = sum_f / double(k);
-  r.weighted_precision = wsum_p / n;
+  r.macro_precision = sums.precision / double(k);
+  r.macro_recall = sums.recall / double(k);
+  r.macro_f1 = sums.f1 / double(k);
+  r.weighted_precision = sums.weighted_precision / n;
   r.weighted_recall = r.accuracy;
-  r.weighted_f1 = wsum_f / n;
-  r.balanced_accuracy = sum_present_recall / double(present);
+  r.weighted_f1 = sums.weighted_f1 / n;
+  r.balanced_accuracy = sums.present_recall / double(sums.present);
   for (const auto& [kk, hits] : top_k_correct) {
     if (kk < 1) throw metric_error(fmt::format("top-k accuracy: k must be at least 1, got {}", kk));
     if (hits < 0 || hits > total)

@@ -21,6 +21,7 @@
 
 #include "tpt/core/error.hpp"
 #include "tpt/core/random.hpp"
+#include "tpt/metrics/classification_report.hpp"  // detail::class_scores_of, score_sums
 #include "tpt/metrics/metric.hpp"
 
 namespace tpt {
@@ -169,40 +170,27 @@ inline statistic_id parse_statistic(std::string_view name) {
                                               name, fmt::join(bootstrap_statistics, ", ")));
 }
 
-/// One headline value from per-class counts, with classification_report::from_confusion's
-/// arithmetic (the tests check the two agree on resampled data).
+/// One headline value from per-class counts, through the same arithmetic as
+/// classification_report::from_confusion (the tests check the two agree on resampled data).
 inline double statistic_from_counts(statistic_id statistic, const std::vector<std::int64_t>& tp,
                                     const std::vector<std::int64_t>& support,
                                     const std::vector<std::int64_t>& predicted) {
   const std::size_t k = tp.size();
-  double n = 0, correct = 0, sum_p = 0, sum_r = 0, sum_f = 0, wsum_p = 0, wsum_f = 0, present_r = 0;
-  std::size_t present = 0;
+  double n = 0, correct = 0;
+  detail::score_sums sums;
   for (std::size_t i = 0; i < k; ++i) {
-    const auto t = static_cast<double>(tp[i]);
-    const double p = predicted[i] > 0 ? t / static_cast<double>(predicted[i]) : 0.0;
-    const double r = support[i] > 0 ? t / static_cast<double>(support[i]) : 0.0;
-    const double f = p + r > 0 ? 2.0 * p * r / (p + r) : 0.0;
-    const auto w = static_cast<double>(support[i]);
-    n += w;
-    correct += t;
-    sum_p += p;
-    sum_r += r;
-    sum_f += f;
-    wsum_p += p * w;
-    wsum_f += f * w;
-    if (support[i] > 0) {
-      present_r += r;
-      ++present;
-    }
+    n += static_cast<double>(support[i]);
+    correct += static_cast<double>(tp[i]);
+    sums.add(detail::class_scores_of(tp[i], predicted[i], support[i]), support[i]);
   }
   switch (statistic) {
     case statistic_id::accuracy: return correct / n;
-    case statistic_id::balanced_accuracy: return present_r / double(present);
-    case statistic_id::macro_precision: return sum_p / double(k);
-    case statistic_id::macro_recall: return sum_r / double(k);
-    case statistic_id::macro_f1: return sum_f / double(k);
-    case statistic_id::weighted_precision: return wsum_p / n;
-    case statistic_id::weighted_f1: return wsum_f / n;
+    case statistic_id::balanced_accuracy: return sums.present_recall / double(sums.present);
+    case statistic_id::macro_precision: return sums.precision / double(k);
+    case statistic_id::macro_recall: return sums.recall / double(k);
+    case statistic_id::macro_f1: return sums.f1 / double(k);
+    case statistic_id::weighted_precision: return sums.weighted_precision / n;
+    case statistic_id::weighted_f1: return sums.weighted_f1 / n;
   }
   return 0;
 }
