@@ -18,6 +18,30 @@
 
 namespace tpt::data {
 
+namespace detail {
+
+/// Walks the '/'-separated components of `raw` that move through the tree: `up()` for each '..',
+/// `down(name)` for each other non-empty component other than '.'. Stops early when a callback
+/// returns false.
+template <class Up, class Down>
+bool walk_components(std::string_view raw, Up&& up, Down&& down) {
+  std::size_t start = 0;
+  while (start <= raw.size()) {
+    std::size_t end = raw.find('/', start);
+    if (end == std::string_view::npos) end = raw.size();
+    const std::string_view part = raw.substr(start, end - start);
+    if (part == "..") {
+      if (!up()) return false;
+    } else if (!part.empty() && part != ".") {
+      if (!down(part)) return false;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+}  // namespace detail
+
 /// Why `raw` cannot name an image under the image root, or nullopt when it can. Rejected: empty
 /// paths, absolute paths, paths whose '..' components climb out of the root, the root itself,
 /// folder paths (trailing '/') and NUL bytes. Purely lexical: symbolic links are checked by
@@ -29,19 +53,13 @@ inline std::optional<std::string> path_problem(std::string_view raw) {
     return fmt::format("absolute path '{}' (expected a path relative to the image root)", raw);
   if (raw.back() == '/') return fmt::format("'{}' names a folder, expected an image file", raw);
   std::ptrdiff_t depth = 0;
-  std::size_t start = 0;
-  while (start <= raw.size()) {
-    std::size_t end = raw.find('/', start);
-    if (end == std::string_view::npos) end = raw.size();
-    const std::string_view part = raw.substr(start, end - start);
-    if (part == "..") {
-      if (--depth < 0)
-        return fmt::format("path '{}' escapes the image root ('..' above the root)", raw);
-    } else if (!part.empty() && part != ".") {
-      ++depth;
-    }
-    start = end + 1;
-  }
+  const auto up = [&] { return --depth >= 0; };
+  const auto down = [&](std::string_view) {
+    ++depth;
+    return true;
+  };
+  if (!detail::walk_components(raw, up, down))
+    return fmt::format("path '{}' escapes the image root ('..' above the root)", raw);
   if (depth == 0) return fmt::format("path '{}' names the image root itself, not an image", raw);
   return std::nullopt;
 }
@@ -57,18 +75,16 @@ inline std::string normal_relative_path(std::string_view raw) {
                       raw != "." && raw != "..";
   if (normal) return std::string(raw);
   std::vector<std::string_view> parts;
-  std::size_t start = 0;
-  while (start <= raw.size()) {
-    std::size_t end = raw.find('/', start);
-    if (end == std::string_view::npos) end = raw.size();
-    const std::string_view part = raw.substr(start, end - start);
-    if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(part);
-    }
-    start = end + 1;
-  }
+  detail::walk_components(
+      raw,
+      [&] {
+        if (!parts.empty()) parts.pop_back();
+        return true;
+      },
+      [&](std::string_view part) {
+        parts.push_back(part);
+        return true;
+      });
   std::string out;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     if (i) out += '/';
