@@ -66,14 +66,15 @@ class BasicBlockImpl : public torch::nn::Module {
  public:
   static constexpr std::int64_t expansion = 1;
 
-  BasicBlockImpl(std::int64_t in_planes, std::int64_t planes, std::int64_t stride, bool skip_padding_taps = true,
-                 bool small_map_batch_norm = true)
+  /// `options` gives the CPU kernel choices (skip_padding_taps, small_map_batch_norm); the
+  /// network-level fields do not concern a block.
+  BasicBlockImpl(std::int64_t in_planes, std::int64_t planes, std::int64_t stride, const resnet_options& options = {})
       : conv1(register_module("conv1", conv3x3(in_planes, planes, stride))),
         bn1(register_module("bn1", torch::nn::BatchNorm2d(planes))),
         conv2(register_module("conv2", conv3x3(planes, planes, 1))),
         bn2(register_module("bn2", torch::nn::BatchNorm2d(planes))),
-        skip_padding_taps_(skip_padding_taps),
-        small_map_batch_norm_(small_map_batch_norm) {
+        skip_padding_taps_(options.skip_padding_taps),
+        small_map_batch_norm_(options.small_map_batch_norm) {
     if (stride != 1 || in_planes != planes * expansion) {
       downsample = register_module(
           "downsample",
@@ -185,10 +186,10 @@ class ResNetImpl : public torch::nn::Module {
  private:
   torch::nn::Sequential make_stage(std::int64_t planes, std::int64_t count, std::int64_t stride) {
     torch::nn::Sequential stage;
-    stage->push_back(BasicBlock(in_planes_, planes, stride, options_.skip_padding_taps, options_.small_map_batch_norm));
+    stage->push_back(BasicBlock(in_planes_, planes, stride, options_));
     in_planes_ = planes * BasicBlockImpl::expansion;
     for (std::int64_t i = 1; i < count; ++i)
-      stage->push_back(BasicBlock(in_planes_, planes, 1, options_.skip_padding_taps, options_.small_map_batch_norm));
+      stage->push_back(BasicBlock(in_planes_, planes, 1, options_));
     return stage;
   }
 
