@@ -54,7 +54,7 @@ struct experiment_options {
   std::string monitor = "macro_f1";
   bool phase2_augment = false;
   // Model.
-  std::string stem = "auto";
+  std::string stem = "imagenet";
   std::string pretrained;
   // Runtime.
   std::string device = "auto";
@@ -122,7 +122,7 @@ inline po::options_description experiment_option_groups(experiment_options& o, b
 
   po::options_description model("Model");
   model.add_options()
-    ("stem", po::value(&o.stem)->default_value(o.stem), "auto, imagenet (7x7 conv + max-pool) or small (3x3, for 28-64 px)")
+    ("stem", po::value(&o.stem)->default_value(o.stem), "imagenet (torchvision's and the paper's: 7x7 conv + max-pool) or small (3x3 conv, no max-pool: more resolution for 28-64 px images)")
     ("pretrained", po::value(&o.pretrained), "start from a torchvision state_dict file (torch.save(model.state_dict()))");
 
   po::options_description run("Running");
@@ -211,8 +211,8 @@ inline std::optional<experiment_options> parse_experiment_options(int argc, char
     (void)parse_posthoc(o.posthoc);
     if (o.lr_policy != "constant" && o.lr_policy != "cosine" && o.lr_policy != "step")
       throw config_error("lr-policy", fmt::format("expected constant, cosine or step, got '{}'", o.lr_policy));
-    if (o.stem != "auto" && o.stem != "imagenet" && o.stem != "small")
-      throw config_error("stem", fmt::format("expected auto, imagenet or small, got '{}'", o.stem));
+    if (o.stem != "imagenet" && o.stem != "small")
+      throw config_error("stem", fmt::format("expected imagenet or small, got '{}'", o.stem));
     if (o.schedule != "demo" && o.schedule != "paper")
       throw config_error("schedule", fmt::format("expected demo or paper, got '{}'", o.schedule));
     if (o.on_bad_image != "fail" && o.on_bad_image != "skip")
@@ -489,8 +489,8 @@ inline ResNet model_for(const experiment_options& o, const prepared_data& d, boo
   ro.num_classes = static_cast<std::int64_t>(d.class_names.size());
   ro.in_channels = d.channels;
   if (o.stem == "small") ro.stem = resnet_stem::small_image;
-  else if (o.stem == "imagenet" || o.stem == "auto") ro.stem = resnet_stem::imagenet;
-  else throw config_error("stem", fmt::format("expected auto, imagenet or small, got '{}'", o.stem));
+  else if (o.stem == "imagenet") ro.stem = resnet_stem::imagenet;
+  else throw config_error("stem", fmt::format("expected imagenet or small, got '{}'", o.stem));
   auto model = resnet18(ro);
   if (!o.pretrained.empty()) {
     const auto report = load_weights(model, o.pretrained, {.strict = false});
