@@ -116,11 +116,12 @@ inline std::filesystem::path resolve_under_root(const std::filesystem::path& roo
 }
 
 /// root / relative, after path_problem(relative) found nothing wrong; otherwise tpt::input_error
-/// naming `relative` and the reason. Lexical, for code that builds paths before any file is
+/// naming `relative` (the root for an empty one) and the reason. Lexical, for code that builds paths before any file is
 /// opened (the decoded cache, preflight, tpt-predict); resolve_under_root also follows links.
 [[nodiscard]] inline std::filesystem::path path_under_root(const std::filesystem::path& root,
                                                            std::string_view relative) {
-  if (auto why = path_problem(relative)) throw input_error(std::string(relative), *why);
+  if (auto why = path_problem(relative))  // an empty path has no name to show: the root stands in
+    throw input_error(relative.empty() ? root : std::filesystem::path(relative), *why);
   return root / std::string(relative);
 }
 
