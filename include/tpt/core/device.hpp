@@ -17,7 +17,6 @@ namespace tpt {
 /// torch::Device. Asking for CUDA where there is none is a tpt::config_error naming the option,
 /// not a silent fall-back to the CPU; so are a malformed device number and one past the last GPU.
 [[nodiscard]] inline torch::Device resolve_device(std::string_view name) {
-  constexpr std::string_view expected = "expected cpu, cuda, cuda:N or auto";
   if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   if (name == "cpu") return torch::kCPU;
   if (name == "cuda" || name.starts_with("cuda:")) {
@@ -36,7 +35,7 @@ namespace tpt {
                                                torch::cuda::device_count()));
     return index < 0 ? torch::Device(torch::kCUDA) : torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
-  throw config_error("device", fmt::format("unknown device '{}' ({})", name, expected));
+  throw config_error("device", fmt::format("unknown device '{}' (expected cpu, cuda, cuda:N or auto)", name));
 }
 
 }  // namespace tpt

@@ -48,7 +48,6 @@ struct result {
   double macro_f1 = 0;
 };
 
-
 /// The paper's model names in its own order and spelling.
 inline constexpr std::string_view model_names[] = {"baseline", "ROS", "RUS", "ROS&RUS(15K)", "ROS&RUS(5K)"};
 
