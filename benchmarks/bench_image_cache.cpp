@@ -1,6 +1,7 @@
 // Throughput of filling the decoded cache from 2048 x 1536 camera-trap-like JPEGs (quality 90):
-// full decode vs DCT-scaled decode, the resize, the whole cache build on 1 and 2 threads, and the
-// preflight scan. Prints medians and images/s per core; never passes or fails.
+// full decode vs DCT-scaled decode, the cost of turning a frame tagged sideways (EXIF orientation)
+// upright, the resize, the whole cache build on 1 and 2 threads, and the preflight scan. Prints
+// medians and images/s per core; never passes or fails.
 //   bench_image_cache [--images=48] [--repeats=3] [--size=256] [--threads=2] [--noise=6]
 #include <filesystem>
 #include <functional>
@@ -12,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "bench_image_common.hpp"
+#include "fixtures.hpp"
 #include "synthetic_frames.hpp"
 #include "tpt/data/decode.hpp"
 #include "tpt/data/decoded_cache.hpp"
@@ -57,9 +59,16 @@ int main(int argc, char** argv) {
   const auto full = run("full decode (baseline)", [&] {
     for (const auto& f : files) (void)decode_image(f, "x.jpg", {.channels = 3});
   });
-  run("DCT-scaled decode", [&] {
+  const auto scaled = run("DCT-scaled decode", [&] {
     for (const auto& f : files) (void)decode_image(f, "x.jpg", {.channels = 3, .min_width = size, .min_height = size});
   }, &full);
+  // The same frames with an EXIF tag saying they were stored sideways (orientation 6): the same
+  // decode, then the turn to upright.
+  std::vector<std::vector<std::uint8_t>> sideways;
+  for (const auto& f : files) sideways.push_back(tpt::test::jpeg_with_exif(f, tpt::test::exif_tiff(6, false)));
+  tpt::bench::report("  same, tagged sideways: decode + turn upright", tpt::bench::median_timing(repeats, [&] {
+    for (const auto& f : sideways) (void)decode_image(f, "x.jpg", {.channels = 3, .min_width = size, .min_height = size});
+  }), n, &scaled, "DCT-scaled decode");
   run("full decode + antialiased resize", [&] {
     for (const auto& f : files) (void)resize(decode_image(f, "x.jpg", {.channels = 3}), size, size);
   }, &full);

@@ -63,6 +63,7 @@ struct experiment_options {
   std::string amp = "on";
   std::string channels_last = "auto";
   std::string fast_path = "on";
+  std::string exif_orientation = "on";
   bool resume = false;
   bool quiet = false;
   std::string out = "out/grid";
@@ -92,7 +93,9 @@ inline po::options_description experiment_option_groups(experiment_options& o, b
     ("on-bad-image", po::value(&o.on_bad_image)->default_value(o.on_bad_image), "fail, or skip (and list) missing or corrupt images")
     ("image-size", po::value(&o.image_size)->default_value(o.image_size), "training resolution in pixels (0: 28 for Fashion-MNIST, 224 otherwise)")
     ("cache-size", po::value(&o.cache_size)->default_value(o.cache_size), "decoded-cache resolution (0: image size x 8/7, e.g. 256 for 224)")
-    ("cache-dir", po::value(&o.cache_dir), "where decoded images are kept between runs (default: <out>/cache)");
+    ("cache-dir", po::value(&o.cache_dir), "where decoded images are kept between runs (default: <out>/cache)")
+    ("exif-orientation", po::value(&o.exif_orientation)->default_value(o.exif_orientation),
+     "on: image files upright as their EXIF tag says (as MegaDetector and viewers show them); off: as stored (as Pillow's Image.open)");
 
   po::options_description what(grid ? "Experiment grid" : "Experiment");
   if (grid)
@@ -205,6 +208,7 @@ inline std::optional<experiment_options> parse_experiment_options(int argc, char
     // Values Boost cannot check by type.
     (void)on_off(o.amp, "amp");
     (void)on_off(o.fast_path, "fast-path");
+    (void)on_off(o.exif_orientation, "exif-orientation");
     if (o.channels_last != "auto") (void)on_off(o.channels_last, "channels-last");
     for (const auto& l : o.losses) (void)loss_choice::parse(l);
     // Checked here, before any data is read or model trained, though they are used later.
@@ -275,16 +279,17 @@ inline std::filesystem::path data_root(const experiment_options& o) {
   return data::default_data_dir();
 }
 
-inline data::cache_settings working_settings(std::int64_t size, std::int64_t channels) {
+inline data::cache_settings working_settings(std::int64_t size, std::int64_t channels, const experiment_options& o) {
   data::cache_settings s;
   s.height = s.width = size;
   s.channels = channels;
+  s.exif_orientation = on_off(o.exif_orientation, "exif-orientation");
   return s;
 }
 
 inline labelled_images<data::decoded_cache> cache_split(const data::array_dataset& d, const std::filesystem::path& file,
-                                                        std::int64_t size) {
-  const auto s = working_settings(size, d.channels);
+                                                        const experiment_options& o, std::int64_t size) {
+  const auto s = working_settings(size, d.channels, o);
   const data::image_batch_view view{d.pixels.data(), static_cast<std::int64_t>(d.size()), d.height, d.width, d.channels};
   return {data::decoded_cache::open_or_build(file, view, s), d.labels};
 }
@@ -294,10 +299,9 @@ inline labelled_images<data::decoded_cache> cache_split(const data::dataset_inde
   std::vector<std::string> paths;
   paths.reserve(index.size());
   for (const auto& s : index.samples) paths.push_back(s.path);
-  const auto s = working_settings(size, 3);
+  const auto s = working_settings(size, 3, o);
   data::cache_options co;
   co.threads = std::max(1u, std::thread::hardware_concurrency());
-  (void)o;
   return {data::decoded_cache::open_or_build(file, index.image_root, paths, s, co), index.labels()};
 }
 
@@ -342,9 +346,9 @@ inline prepared_data prepare_data(const experiment_options& o) {
     channels = splits.train.channels;
     stored = o.cache_size ? o.cache_size : image_size;  // small images: stored as they train
     const auto tag = fmt::format("{}-{:g}-{}", o.dataset == "synthetic" ? "synthetic" : "fmnist-lt", o.imbalance, stored);
-    train = detail::cache_split(splits.train, cache_dir / (tag + "-train.cache"), stored);
-    validation = detail::cache_split(splits.validation, cache_dir / (tag + "-validation.cache"), stored);
-    test = detail::cache_split(splits.test, cache_dir / (tag + "-test.cache"), stored);
+    train = detail::cache_split(splits.train, cache_dir / (tag + "-train.cache"), o, stored);
+    validation = detail::cache_split(splits.validation, cache_dir / (tag + "-validation.cache"), o, stored);
+    test = detail::cache_split(splits.test, cache_dir / (tag + "-test.cache"), o, stored);
     description = fmt::format("long-tailed {} (imbalance {:g}): {} train, {} validation, {} test images",
                               o.dataset == "synthetic" ? "synthetic images" : "Fashion-MNIST", o.imbalance, train->size(), validation->size(), test->size());
   } else {
@@ -437,7 +441,7 @@ inline prepared_data prepare_data(const experiment_options& o) {
   }
   return prepared_data{std::move(*train), std::move(*validation), std::move(*test), std::move(class_names),
                        std::move(train_counts), std::move(description), image_size, channels, image_size <= 64, scale,
-                       detail::working_settings(stored, channels)};
+                       detail::working_settings(stored, channels, o)};
 }
 
 /// The schedule of one paper model under these options.

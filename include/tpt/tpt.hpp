@@ -45,6 +45,7 @@
 #include "tpt/data/image.hpp"
 #include "tpt/data/image_error.hpp"
 #include "tpt/data/loader.hpp"
+#include "tpt/data/orientation.hpp"
 #include "tpt/data/preflight.hpp"
 #include "tpt/data/resize.hpp"
 #include "tpt/metrics/classification_metrics.hpp"

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <zlib.h>
@@ -95,6 +97,89 @@ inline std::vector<std::uint8_t> random_bytes(std::size_t n, std::uint64_t seed)
   std::vector<std::uint8_t> v(n);
   for (auto& b : v) b = static_cast<std::uint8_t>(gen());
   return v;
+}
+
+/// A TIFF structure as EXIF holds it: IFD0 with a Make tag and then Orientation = `value` (SHORT),
+/// little-endian ("II") or big-endian ("MM").
+inline std::vector<std::uint8_t> exif_tiff(std::uint16_t value, bool big_endian) {
+  std::vector<std::uint8_t> t;
+  auto u16 = [&](std::uint32_t v) {
+    if (big_endian) {
+      t.push_back(static_cast<std::uint8_t>(v >> 8));
+      t.push_back(static_cast<std::uint8_t>(v));
+    } else {
+      t.push_back(static_cast<std::uint8_t>(v));
+      t.push_back(static_cast<std::uint8_t>(v >> 8));
+    }
+  };
+  auto u32 = [&](std::uint32_t v) {
+    if (big_endian) {
+      u16(v >> 16);
+      u16(v & 0xFFFF);
+    } else {
+      u16(v & 0xFFFF);
+      u16(v >> 16);
+    }
+  };
+  t.push_back(big_endian ? 'M' : 'I');
+  t.push_back(big_endian ? 'M' : 'I');
+  u16(42);
+  u32(8);  // IFD0 right after the header
+  u16(2);  // two entries
+  // Make = "tpt" (ASCII, 4 bytes, held inline), then Orientation (SHORT, 1 value, padded).
+  u16(0x010F);
+  u16(2);
+  u32(4);
+  t.insert(t.end(), {'t', 'p', 't', 0});
+  u16(0x0112);
+  u16(3);
+  u32(1);
+  u16(value);
+  u16(0);
+  u32(0);  // no IFD1
+  return t;
+}
+
+/// `bytes` with `insert` put in at offset `at` (GCC 12 warns falsely on vector::insert here).
+inline std::vector<std::uint8_t> spliced(const std::vector<std::uint8_t>& bytes, std::size_t at,
+                                         const std::vector<std::uint8_t>& insert) {
+  std::vector<std::uint8_t> out(bytes.size() + insert.size());
+  std::memcpy(out.data(), bytes.data(), at);
+  if (!insert.empty()) std::memcpy(out.data() + at, insert.data(), insert.size());
+  std::memcpy(out.data() + at + insert.size(), bytes.data() + at, bytes.size() - at);
+  return out;
+}
+
+/// `jpeg` with an APP1 XMP segment and then an APP1 Exif segment holding `tiff` right after SOI,
+/// as cameras and editors write them.
+inline std::vector<std::uint8_t> jpeg_with_exif(const std::vector<std::uint8_t>& jpeg, const std::vector<std::uint8_t>& tiff) {
+  std::vector<std::uint8_t> segments;
+  auto segment = [&](std::string_view header, const std::vector<std::uint8_t>& body) {
+    const std::size_t length = 2 + header.size() + body.size();
+    for (std::uint8_t b : {std::uint8_t{0xFF}, std::uint8_t{0xE1}, static_cast<std::uint8_t>(length >> 8),
+                           static_cast<std::uint8_t>(length)})
+      segments.push_back(b);
+    for (char c : header) segments.push_back(static_cast<std::uint8_t>(c));
+    for (std::uint8_t b : body) segments.push_back(b);
+  };
+  using namespace std::string_view_literals;
+  segment("http://ns.adobe.com/xap/1.0/\0<x:xmpmeta/>"sv, {});
+  segment("Exif\0\0"sv, tiff);
+  return spliced(jpeg, 2, segments);
+}
+
+/// `png` with an eXIf chunk holding `tiff` right after IHDR (CRC included).
+inline std::vector<std::uint8_t> png_with_exif(const std::vector<std::uint8_t>& png, const std::vector<std::uint8_t>& tiff) {
+  constexpr std::size_t after_ihdr = 8 + 8 + 13 + 4;
+  std::vector<std::uint8_t> chunk;
+  auto be32 = [&](std::uint32_t v) {
+    for (int shift : {24, 16, 8, 0}) chunk.push_back(static_cast<std::uint8_t>(v >> shift));
+  };
+  be32(static_cast<std::uint32_t>(tiff.size()));
+  for (char c : std::string_view("eXIf")) chunk.push_back(static_cast<std::uint8_t>(c));
+  for (std::uint8_t b : tiff) chunk.push_back(b);
+  be32(static_cast<std::uint32_t>(crc32(0, chunk.data() + 4, static_cast<uInt>(chunk.size() - 4))));
+  return spliced(png, after_ihdr, chunk);
 }
 
 /// Mean absolute difference between two images of the same shape.

@@ -1,14 +1,21 @@
 // tpt/data/decode.hpp: JPEG and PNG decode, DCT-scaled decode, and an image_error that names the
 // file and the problem for every kind of bad file.
+#include <array>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "fixtures.hpp"
 #include "tpt/data/decode.hpp"
 #include "tpt/data/encode.hpp"
+#include "tpt/data/orientation.hpp"
 #include "tpt/data/resize.hpp"
+#include "tpt/io/atomic_file.hpp"
 #include "tpt_test_support.hpp"
 
 using tpt::data::decode_image;
@@ -184,4 +191,199 @@ TEST_CASE("decode options that cannot work are config errors", "[decode][errors]
   CHECK_THROWS_AS(decode_image(png, "x.png", {.max_pixels = 0}), tpt::config_error);
   CHECK_THROWS_AS(decode_image(png, "x.png", {.max_pixels = 63}), image_error);
   CHECK_NOTHROW(decode_image(png, "x.png", {.max_pixels = 64}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// EXIF orientation
+
+namespace {
+
+using tpt::data::exif_orientation;
+
+constexpr std::array all_orientations{exif_orientation::top_left,    exif_orientation::top_right,
+                                      exif_orientation::bottom_right, exif_orientation::bottom_left,
+                                      exif_orientation::left_top,    exif_orientation::right_top,
+                                      exif_orientation::right_bottom, exif_orientation::left_bottom};
+
+std::vector<std::uint8_t> pixels_of(const tpt::data::image& img) { return {img.data(), img.data() + img.size_bytes()}; }
+
+}  // namespace
+
+TEST_CASE("EXIF orientation: each of the eight shows the picture upright", "[decode][orientation]") {
+  // Stored 2 rows x 3 columns:  1 2 3 / 4 5 6. What a viewer shows for each tag, written out.
+  tpt::data::image stored(2, 3, 1);
+  for (int i = 0; i < 6; ++i) stored.data()[i] = static_cast<std::uint8_t>(i + 1);
+  struct expected_picture {
+    exif_orientation o;
+    std::int64_t height, width;
+    std::vector<std::uint8_t> pixels;
+  };
+  const std::vector<expected_picture> cases{
+      {exif_orientation::top_left, 2, 3, {1, 2, 3, 4, 5, 6}},
+      {exif_orientation::top_right, 2, 3, {3, 2, 1, 6, 5, 4}},
+      {exif_orientation::bottom_right, 2, 3, {6, 5, 4, 3, 2, 1}},
+      {exif_orientation::bottom_left, 2, 3, {4, 5, 6, 1, 2, 3}},
+      {exif_orientation::left_top, 3, 2, {1, 4, 2, 5, 3, 6}},
+      {exif_orientation::right_top, 3, 2, {4, 1, 5, 2, 6, 3}},
+      {exif_orientation::right_bottom, 3, 2, {6, 3, 5, 2, 4, 1}},
+      {exif_orientation::left_bottom, 3, 2, {3, 6, 2, 5, 1, 4}},
+  };
+  for (const auto& c : cases) {
+    for (bool big_endian : {false, true}) {
+      INFO(fmt::format("{}, {}", c.o, big_endian ? "big-endian" : "little-endian"));
+      const auto png = tpt::test::png_with_exif(tpt::data::encode_png(stored), tpt::test::exif_tiff(static_cast<std::uint16_t>(c.o), big_endian));
+      const auto info = tpt::data::read_image_info(png, "tagged.png");
+      CHECK(info.orientation == c.o);
+      CHECK(info.width == 3);  // as stored
+      CHECK(info.height == 2);
+      CHECK(info.decoded_size(true) == std::pair<std::int64_t, std::int64_t>{c.width, c.height});
+      CHECK(info.decoded_size(false) == std::pair<std::int64_t, std::int64_t>{3, 2});
+      const auto shown = decode_image(png, "tagged.png", {.channels = 1});
+      REQUIRE(shown.height() == c.height);
+      REQUIRE(shown.width() == c.width);
+      CHECK(pixels_of(shown) == c.pixels);
+      const auto as_stored = decode_image(png, "tagged.png", {.channels = 1, .apply_exif_orientation = false});
+      CHECK(pixels_of(as_stored) == pixels_of(stored));
+    }
+    // stored_point agrees with the pixels: the centre of upright pixel (row r, column k) is the
+    // centre of the stored pixel that holds its value.
+    for (std::int64_t r = 0; r < c.height; ++r) {
+      for (std::int64_t k = 0; k < c.width; ++k) {
+        const auto [x, y] = tpt::data::stored_point(c.o, (static_cast<double>(k) + 0.5) / static_cast<double>(c.width),
+                                                    (static_cast<double>(r) + 0.5) / static_cast<double>(c.height));
+        const auto sx = static_cast<std::int64_t>(x * 3), sy = static_cast<std::int64_t>(y * 2);
+        CHECK(stored.at(sy, sx) == c.pixels[static_cast<std::size_t>(r * c.width + k)]);
+      }
+    }
+  }
+}
+
+TEST_CASE("EXIF orientation of a JPEG: APP1 Exif after XMP, both byte orders, colour and grey", "[decode][orientation]") {
+  for (std::int64_t channels : {1, 3}) {
+    const auto plain = tpt::test::jpeg_fixture(40, 64, channels, 5);
+    const auto stored = decode_image(plain, "plain.jpg", {.channels = channels});
+    for (const auto o : all_orientations) {
+      for (bool big_endian : {false, true}) {
+        INFO(fmt::format("{} channel(s), {}, {}", channels, o, big_endian ? "big-endian" : "little-endian"));
+        const auto tagged = tpt::test::jpeg_with_exif(plain, tpt::test::exif_tiff(static_cast<std::uint16_t>(o), big_endian));
+        CHECK(tpt::data::read_exif_orientation(tagged) == o);
+        const auto info = tpt::data::read_image_info(tagged, "tagged.jpg");
+        CHECK(info.orientation == o);
+        CHECK(info.width == 64);
+        const auto shown = decode_image(tagged, "tagged.jpg", {.channels = channels});
+        CHECK(pixels_of(shown) == pixels_of(tpt::data::upright(stored, o)));
+        CHECK(pixels_of(decode_image(tagged, "tagged.jpg", {.channels = channels, .apply_exif_orientation = false})) ==
+              pixels_of(stored));
+      }
+    }
+  }
+  CHECK(tpt::data::read_exif_orientation(tpt::test::jpeg_fixture(8, 8, 3, 1)) == exif_orientation::top_left);
+  CHECK(tpt::data::read_exif_orientation(tpt::test::png_fixture(8, 8, 3, 1)) == exif_orientation::top_left);
+  CHECK(tpt::data::read_exif_orientation(std::vector<std::uint8_t>{'G', 'I', 'F', '8'}) == exif_orientation::top_left);
+}
+
+TEST_CASE("EXIF orientation: the DCT scale keeps the upright minimum size", "[decode][orientation]") {
+  // Stored 800 wide x 400 high, shown upright 400 x 800. At least 100 x 200 upright means at
+  // least 200 x 100 stored: 1/4 scale, decoded 200 x 100, shown 100 x 200.
+  const auto plain = tpt::test::jpeg_fixture(400, 800, 3, 8);
+  const auto tagged = tpt::test::jpeg_with_exif(plain, tpt::test::exif_tiff(6, false));
+  const auto shown = decode_image(tagged, "tall.jpg", {.channels = 3, .min_width = 100, .min_height = 200});
+  CHECK(shown.width() == 100);
+  CHECK(shown.height() == 200);
+  // Read as stored, the same minimum needs 1/2 scale (1/4 would give only 100 rows).
+  const auto as_stored =
+      decode_image(tagged, "tall.jpg", {.channels = 3, .min_width = 100, .min_height = 200, .apply_exif_orientation = false});
+  CHECK(as_stored.width() == 400);
+  CHECK(as_stored.height() == 200);
+}
+
+TEST_CASE("a damaged or odd EXIF orientation tag means as stored, never a failed image", "[decode][orientation][errors]") {
+  const auto plain = tpt::test::jpeg_fixture(16, 24, 3, 9);
+  const auto good = tpt::test::exif_tiff(6, false);
+  auto tiff_with = [&](std::size_t at, std::uint8_t value) {
+    auto t = good;
+    t[at] = value;
+    return t;
+  };
+  // Offsets into exif_tiff's layout: header 0-7, entry count 8-9, Make 10-21, Orientation 22-33.
+  const std::vector<std::pair<std::string, std::vector<std::uint8_t>>> odd{
+      {"value 0", tiff_with(30, 0)},
+      {"value 9", tiff_with(30, 9)},
+      {"type LONG instead of SHORT", tiff_with(24, 4)},
+      {"two values", tiff_with(26, 2)},
+      {"byte order 'IM'", tiff_with(1, 'M')},
+      {"magic 43", tiff_with(2, 43)},
+      {"IFD0 beyond the block", tiff_with(7, 0x7F)},
+      {"entry count 0", tiff_with(8, 0)},
+      {"entry count 1: Orientation outside the directory", tiff_with(8, 1)},
+      {"empty block", {}},
+  };
+  for (const auto& [what, tiff] : odd) {
+    INFO(what);
+    const auto tagged = tpt::test::jpeg_with_exif(plain, tiff);
+    CHECK(tpt::data::read_exif_orientation(tagged) == exif_orientation::top_left);
+    CHECK(decode_image(tagged, "odd.jpg").width() == 24);
+  }
+  // Every cut of a good Exif segment's TIFF block, and random blocks, read without a fault; the
+  // tag counts once its whole 12-byte entry (bytes 22-33) is there.
+  for (std::size_t n = 0; n < good.size(); ++n) {
+    const std::vector<std::uint8_t> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n));
+    INFO("TIFF block cut to " << n << " bytes");
+    const auto expected = n >= 34 ? exif_orientation::right_top : exif_orientation::top_left;
+    CHECK(tpt::data::read_exif_orientation(tpt::test::jpeg_with_exif(plain, cut)) == expected);
+    CHECK(tpt::data::detail::tiff_orientation(cut) == expected);
+  }
+  for (std::uint64_t seed = 0; seed < 500; ++seed) {
+    auto block = tpt::test::random_bytes(8 + seed % 64, seed);
+    if (seed % 2 == 0) std::copy(good.begin(), good.begin() + 4, block.begin());  // a valid header, random rest
+    const auto o = static_cast<int>(tpt::data::detail::tiff_orientation(block));
+    CHECK((o >= 1 && o <= 8));
+  }
+  // Whole files cut short inside the headers: the orientation reads as stored, the decode fails
+  // as truncated data does.
+  const auto tagged = tpt::test::jpeg_with_exif(plain, good);
+  for (std::size_t n = 3; n < 100; n += 7) {
+    const std::vector<std::uint8_t> cut(tagged.begin(), tagged.begin() + static_cast<std::ptrdiff_t>(n));
+    CHECK(tpt::data::read_exif_orientation(cut) == exif_orientation::top_left);
+  }
+  const auto png_tagged = tpt::test::png_with_exif(tpt::test::png_fixture(8, 8, 3, 1), good);
+  CHECK(tpt::data::read_exif_orientation(png_tagged) == exif_orientation::right_top);
+  for (std::size_t n = 8; n < 60; n += 3) {
+    const std::vector<std::uint8_t> cut(png_tagged.begin(), png_tagged.begin() + static_cast<std::ptrdiff_t>(n));
+    const auto o = tpt::data::read_exif_orientation(cut);
+    CHECK((o == exif_orientation::top_left || o == exif_orientation::right_top));
+  }
+}
+
+TEST_CASE("EXIF orientation equals Pillow's ImageOps.exif_transpose", "[decode][orientation][reference]") {
+  tpt::test::scratch_dir dir("tpt-orientation");
+  const auto frame = tpt::test::synthetic_frame(30, 44, 3, 13);
+  const auto png = tpt::data::encode_png(frame);
+  const auto jpeg = tpt::data::encode_jpeg(frame, 92);
+  std::vector<std::string> names;
+  for (const auto o : all_orientations) {
+    const auto tiff = tpt::test::exif_tiff(static_cast<std::uint16_t>(o), static_cast<int>(o) % 2 == 0);
+    for (const auto& [ext, bytes] : {std::pair{std::string("png"), tpt::test::png_with_exif(png, tiff)},
+                                     std::pair{std::string("jpg"), tpt::test::jpeg_with_exif(jpeg, tiff)}}) {
+      names.push_back(fmt::format("o{}.{}", static_cast<int>(o), ext));
+      tpt::test::write_bytes(dir / names.back(), bytes);
+    }
+  }
+  const std::string command = fmt::format("'{}' '{}/tests/data_images/pillow_orientation.py' '{}'", TPT_REFERENCE_PYTHON,
+                                          TPT_SOURCE_DIR, dir.path().string());
+  INFO(command);
+  REQUIRE(std::system(command.c_str()) == 0);
+  const auto answers = nlohmann::json::parse(tpt::io::read_text(dir / "pillow.json"));
+  WARN("compared with Pillow " << answers.at("pillow_version").get<std::string>());
+  for (const auto& name : names) {
+    INFO(name);
+    const auto& a = answers.at("images").at(name);
+    const auto ours = decode_image_file(dir / name, {.channels = 3});
+    CHECK(static_cast<int>(tpt::data::read_image_info(tpt::test::read_bytes(dir / name), name).orientation) ==
+          a.at("orientation").get<int>());
+    REQUIRE(ours.width() == a.at("width").get<std::int64_t>());
+    REQUIRE(ours.height() == a.at("height").get<std::int64_t>());
+    // The same libjpeg-turbo, the same (accurate) IDCT and upsampling: the same bytes.
+    CHECK(pixels_of(ours) == tpt::test::read_bytes(dir / (name + ".rgb")));
+  }
 }

@@ -12,6 +12,7 @@
 #include "fixtures.hpp"
 #include "tpt/data/decode.hpp"
 #include "tpt/data/decoded_cache.hpp"
+#include "tpt/data/orientation.hpp"
 #include "tpt/data/resize.hpp"
 #include "tpt_test_support.hpp"
 
@@ -140,13 +141,14 @@ TEST_CASE("cache is rebuilt when a file, the list or a setting changes", "[cache
     CHECK_THAT(c.rebuild_reason(), Catch::Contains("image list"));
   }
   SECTION("each setting") {
-    std::vector<cache_settings> changed(6, settings);
+    std::vector<cache_settings> changed(7, settings);
     changed[0].height = 20;
     changed[1].width = 20;
     changed[2].channels = 1;
     changed[3].policy = tpt::data::resize_policy::center_crop;
     changed[4].filter = tpt::data::resize_filter::box;
     changed[5].dct_scaling = false;
+    changed[6].exif_orientation = false;
     for (const auto& s : changed) {
       (void)decoded_cache::open_or_build(cache_file, folder.root(), folder.paths, settings);
       const auto c = decoded_cache::open_or_build(cache_file, folder.root(), folder.paths, s);
@@ -156,6 +158,39 @@ TEST_CASE("cache is rebuilt when a file, the list or a setting changes", "[cache
       CHECK(c.channels() == s.channels);
     }
   }
+}
+
+TEST_CASE("a frame stored sideways with an EXIF orientation is cached upright", "[cache][orientation]") {
+  // The upright picture is 300 wide and 200 high; a camera held sideways stores it turned 90
+  // degrees anticlockwise (200 wide, 300 high) with orientation 6 (right-top). Large enough for
+  // the DCT scale to matter: the upright minimum must be kept, not the stored one.
+  tpt::test::scratch_dir dir("tpt-cache-orientation");
+  const auto picture = tpt::test::synthetic_frame(200, 300, 3, 77);
+  const auto sideways = tpt::data::upright(picture, tpt::data::exif_orientation::left_bottom);  // turned anticlockwise
+  REQUIRE(sideways.width() == 200);
+  const auto turned_back = tpt::data::upright(sideways, tpt::data::exif_orientation::right_top);
+  REQUIRE(std::equal(picture.data(), picture.data() + picture.size_bytes(), turned_back.data()));
+  const auto tiff = tpt::test::exif_tiff(6, false);
+  tpt::test::write_bytes(dir / "upright.png", tpt::data::encode_png(picture));
+  tpt::test::write_bytes(dir / "sideways.png", tpt::test::png_with_exif(tpt::data::encode_png(sideways), tiff));
+  tpt::test::write_bytes(dir / "upright.jpg", tpt::data::encode_jpeg(picture, 95, tpt::data::jpeg_subsampling::s444));
+  tpt::test::write_bytes(dir / "sideways.jpg",
+                         tpt::test::jpeg_with_exif(tpt::data::encode_jpeg(sideways, 95, tpt::data::jpeg_subsampling::s444), tiff));
+  const std::vector<std::string> files{"upright.png", "sideways.png", "upright.jpg", "sideways.jpg"};
+  const cache_settings settings{.height = 48, .width = 64};
+  const auto cache = decoded_cache::open_or_build(dir / "c.tptc", dir.path(), files, settings);
+  const auto slot = [&](std::size_t i) { return tpt::data::image_view{cache[i].pixels, 48, 64, 3}; };
+  // PNG is lossless: the same bytes. The JPEGs were encoded from turned pixels, so they differ
+  // by compression noise only, where a wrong turn would differ by the picture itself.
+  CHECK(std::equal(slot(0).pixels, slot(0).pixels + cache.image_bytes(), slot(1).pixels));
+  CHECK(tpt::test::mean_abs_diff(slot(2), slot(3)) < 2.0);
+  CHECK(tpt::test::mean_abs_diff(slot(0), slot(3)) < 3.0);
+
+  const auto stored = decoded_cache::open_or_build(dir / "s.tptc", dir.path(), files,
+                                                   cache_settings{.height = 48, .width = 64, .exif_orientation = false});
+  const auto stored_slot = [&](std::size_t i) { return tpt::data::image_view{stored[i].pixels, 48, 64, 3}; };
+  CHECK(tpt::test::mean_abs_diff(stored_slot(1), slot(1)) > 20.0);  // the sideways frame squeezed as stored
+  CHECK(std::equal(stored_slot(0).pixels, stored_slot(0).pixels + stored.image_bytes(), slot(0).pixels));
 }
 
 TEST_CASE("a truncated or damaged cache file is detected and rebuilt, never read", "[cache][errors]") {

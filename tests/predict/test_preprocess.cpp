@@ -2,6 +2,7 @@
 // decoded cache plus evaluation augmentation made of it; a detection crop exactly what the same
 // region saved as its own image becomes; DCT-scaled decoding never shrinks a crop below the
 // working size; the checkpoint's recorded preprocessing is read, and bad records refused.
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -15,6 +16,7 @@
 #include "tpt/data/augment.hpp"
 #include "tpt/data/decoded_cache.hpp"
 #include "tpt/data/encode.hpp"
+#include "tpt/data/orientation.hpp"
 #include "tpt/predict/crop.hpp"
 #include "tpt/predict/prediction.hpp"
 #include "tpt/predict/preprocess.hpp"
@@ -202,6 +204,68 @@ TEST_CASE("preprocessing comes from the checkpoint's metadata, with defaults whe
                     Catch::Contains("working.channels is 1 but the model takes 3 channels"));
   CHECK_THROWS_WITH(tpt::predict::preprocessing_for(bad({{"working", nlohmann::json::object()}, {"crop_fraction", 1.5}})),
                     Catch::Contains("eval_crop_fraction"));
+  CHECK_THROWS_WITH(tpt::predict::preprocessing_for(bad({{"working", {{"exif_orientation", "yes"}}}})),
+                    Catch::Contains("working.exif_orientation must be true or false"));
+}
+
+TEST_CASE("EXIF orientation in prediction follows the checkpoint; old checkpoints used frames as stored", "[preprocess][orientation]") {
+  tpt::model_metadata m{.class_names = {"a", "b"}, .input_height = 64, .input_width = 64};
+  CHECK(tpt::predict::preprocessing_for(m).working.exif_orientation);  // nothing recorded: upright, as MegaDetector
+  tpt::predict::record_preprocessing(m, {.height = 72, .width = 72});
+  CHECK(m.extra["preprocessing"]["working"]["exif_orientation"] == true);
+  CHECK(tpt::predict::preprocessing_for(m).working.exif_orientation);
+  tpt::predict::record_preprocessing(m, {.height = 72, .width = 72, .exif_orientation = false});
+  CHECK_FALSE(tpt::predict::preprocessing_for(m).working.exif_orientation);
+  m.extra["preprocessing"]["working"].erase("exif_orientation");  // written before tpt read the tag
+  CHECK_FALSE(tpt::predict::preprocessing_for(m).working.exif_orientation);
+}
+
+TEST_CASE("a detection box lands on the animal MegaDetector saw in a frame stored sideways", "[preprocess][crop][orientation]") {
+  // The upright picture is 300 wide and 200 high; stored turned anticlockwise (200 x 300) with
+  // orientation 6, as a camera held sideways writes it. MegaDetector's boxes are fractions of the
+  // upright picture.
+  tpt::test::scratch_dir dir("tpt-prep-orientation");
+  using tpt::data::exif_orientation;
+  const auto picture = tpt::test::synthetic_frame(200, 300, 3, 31);
+  const auto sideways = tpt::data::upright(picture, exif_orientation::left_bottom);
+  tpt::test::write_bytes(dir / "upright.png", tpt::data::encode_png(picture));
+  tpt::test::write_bytes(dir / "sideways.png",
+                         tpt::test::png_with_exif(tpt::data::encode_png(sideways), tpt::test::exif_tiff(6, true)));
+  const tpt::predict::normalized_box box{0.2, 0.3, 0.4, 0.35};
+  const std::vector boxes{box};
+
+  // A model trained on upright frames: the crop is the upright crop, pixel for pixel.
+  const auto p = small_preprocessing();
+  REQUIRE(p.working.exif_orientation);
+  const auto from_upright = tpt::predict::prepare_image(dir / "upright.png", boxes, p);
+  const auto from_sideways = tpt::predict::prepare_image(dir / "sideways.png", boxes, p);
+  CHECK(from_sideways.decoded_width == 300);
+  CHECK((from_sideways.crops == from_upright.crops));
+  REQUIRE(from_sideways.inputs.size() == from_upright.inputs.size());
+  CHECK(same_floats(from_sideways.inputs.data(), from_upright.inputs.data(), from_upright.inputs.size()));
+
+  // A model trained on frames as stored: the same animal, cut from the stored pixels.
+  auto q = p;
+  q.working.exif_orientation = false;
+  const auto stored = tpt::predict::prepare_image(dir / "sideways.png", boxes, q);
+  CHECK(stored.decoded_width == 200);
+  REQUIRE(stored.crops.size() == 1);
+  const auto upright_rect = from_upright.crops.front();  // x [60, 180) y [60, 130)
+  CHECK(upright_rect == tpt::predict::pixel_rect{60, 60, 180, 130});
+  const auto stored_rect = stored.crops.front();
+  CHECK(stored_rect == tpt::predict::pixel_rect{60, 120, 130, 240});
+  const auto upright_piece = tpt::predict::crop(picture.view(), upright_rect);
+  const auto stored_piece = tpt::predict::crop(sideways.view(), stored_rect);
+  const auto turned = tpt::data::upright(stored_piece, exif_orientation::right_top);
+  CHECK(std::equal(turned.data(), turned.data() + turned.size_bytes(), upright_piece.data(), upright_piece.data() + upright_piece.size_bytes()));
+  // The whole frame as stored for such a model.
+  CHECK(tpt::predict::prepare_image(dir / "sideways.png", std::vector{tpt::predict::whole_frame}, q).decoded_height == 300);
+  // stored_box for every orientation keeps the box's area and turns its sides with the picture.
+  for (int o = 1; o <= 8; ++o) {
+    const auto b = tpt::predict::stored_box(box, static_cast<exif_orientation>(o));
+    CHECK(b.width * b.height == Approx(box.width * box.height));
+    CHECK(b.width == Approx(o >= 5 ? box.height : box.width));
+  }
 }
 
 TEST_CASE("the device is cpu, cuda or auto, and cuda only where there is one", "[device]") {

@@ -1,6 +1,6 @@
 // Decoding JPEG (libjpeg-turbo's TurboJPEG API, with DCT-domain downscaling) and PNG (libpng's
-// simplified API) into 8-bit grey or RGB images; every failure is an image_error that names the
-// file and says what is wrong with it.
+// simplified API) into 8-bit grey or RGB images, shown upright as their EXIF orientation says;
+// every failure is an image_error that names the file and says what is wrong with it.
 #pragma once
 
 #include <algorithm>
@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
@@ -29,6 +30,7 @@
 #include "tpt/core/error.hpp"
 #include "tpt/data/image.hpp"
 #include "tpt/data/image_error.hpp"
+#include "tpt/data/orientation.hpp"
 
 namespace tpt::data {
 
@@ -52,6 +54,17 @@ enum class image_format { jpeg, png, unknown };
   if (bytes.size() >= 8 && std::equal(png_sig.begin(), png_sig.end(), bytes.begin()))
     return image_format::png;
   return image_format::unknown;
+}
+
+/// The EXIF orientation of an encoded JPEG or PNG; top_left when it has none, when the tag is
+/// damaged, and for other formats.
+[[nodiscard]] inline exif_orientation read_exif_orientation(std::span<const std::uint8_t> bytes) noexcept {
+  switch (detect_format(bytes)) {
+    case image_format::jpeg: return detail::orientation_in_jpeg(bytes);
+    case image_format::png: return detail::orientation_in_png(bytes);
+    case image_format::unknown: break;
+  }
+  return exif_orientation::top_left;
 }
 
 /// What a file with an unknown signature looks like, for the error message.
@@ -80,6 +93,14 @@ struct image_info {
   std::int64_t width = 0;
   std::int64_t height = 0;
   std::int64_t channels = 0;  ///< as stored: 1 grey, 2 grey+alpha, 3 colour, 4 colour+alpha/CMYK
+  exif_orientation orientation = exif_orientation::top_left;  ///< top_left when the file has none
+
+  /// The full-scale size {width, height} a decode gives: as shown upright when `shown_upright`
+  /// (decode_options::apply_exif_orientation), width and height as stored otherwise.
+  [[nodiscard]] constexpr std::pair<std::int64_t, std::int64_t> decoded_size(bool shown_upright) const noexcept {
+    if (shown_upright && swaps_sides(orientation)) return {height, width};
+    return {width, height};
+  }
 };
 
 /// How to decode. Pillow's limit on pixels guards against decompression bombs by default.
@@ -96,6 +117,10 @@ struct decode_options {
   /// Treat every libjpeg warning (corrupt data, extraneous bytes) as an error. When false, only
   /// a premature end of data fails; other warnings are tolerated as Pillow tolerates them.
   bool strict = true;
+  /// Show the image upright as its EXIF orientation tag says (as MegaDetector, viewers and
+  /// Pillow's ImageOps.exif_transpose do); min_width and min_height then mean the upright sides.
+  /// When false, pixels come as stored (as Pillow's plain Image.open and torchvision's read_image).
+  bool apply_exif_orientation = true;
 };
 
 /// The denominator (1, 2, 4 or 8) of the smallest power-of-two DCT scale at which a width x
@@ -196,7 +221,7 @@ inline image_info jpeg_info(std::span<const std::uint8_t> bytes, const std::file
   const std::int64_t channels = colorspace == TJCS_GRAY                             ? 1
                                 : (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) ? 4
                                                                                       : 3;
-  return {image_format::jpeg, w, h, channels};
+  return {image_format::jpeg, w, h, channels, orientation_in_jpeg(bytes)};
 }
 
 inline image decode_jpeg(std::span<const std::uint8_t> bytes, const std::filesystem::path& name,
@@ -206,9 +231,12 @@ inline image decode_jpeg(std::span<const std::uint8_t> bytes, const std::filesys
   if (info.channels == 4)
     throw image_error(name, image_problem::unsupported,
                       "CMYK/YCCK JPEG (a print-oriented colour space); convert it to RGB");
-  const int d = (opt.min_width > 0 || opt.min_height > 0)
-                    ? jpeg_scale_denominator(info.width, info.height, opt.min_width, opt.min_height)
-                    : 1;
+  const bool turn = opt.apply_exif_orientation && info.orientation != exif_orientation::top_left;
+  // The minimum is for the upright picture; the DCT scale applies to the stored one.
+  const bool swap = turn && swaps_sides(info.orientation);
+  const std::int64_t min_w = swap ? opt.min_height : opt.min_width;
+  const std::int64_t min_h = swap ? opt.min_width : opt.min_height;
+  const int d = (min_w > 0 || min_h > 0) ? jpeg_scale_denominator(info.width, info.height, min_w, min_h) : 1;
   const std::int64_t w = (info.width + d - 1) / d;
   const std::int64_t h = (info.height + d - 1) / d;
   // Decode straight into the requested channel count: libjpeg's own YCbCr->RGB or Y-only output
@@ -227,7 +255,7 @@ inline image decode_jpeg(std::span<const std::uint8_t> bytes, const std::filesys
     if (opt.strict || !only_warning || message.find("Premature end") != std::string::npos)
       throw_jpeg_error(name, bytes, message);
   }
-  return out;
+  return turn ? upright(out, info.orientation) : out;
 }
 
 /// libpng's simplified API reports errors through image.message and never longjmps into our
@@ -271,12 +299,12 @@ inline image_info png_info(std::span<const std::uint8_t> bytes, const std::files
   png_reader r(bytes, name);
   const bool colour = (r.img.format & PNG_FORMAT_FLAG_COLOR) != 0;
   const bool alpha = (r.img.format & PNG_FORMAT_FLAG_ALPHA) != 0;
-  return {image_format::png, static_cast<std::int64_t>(r.img.width),
-          static_cast<std::int64_t>(r.img.height), (colour ? 3 : 1) + (alpha ? 1 : 0)};
+  return {image_format::png, static_cast<std::int64_t>(r.img.width), static_cast<std::int64_t>(r.img.height),
+          (colour ? 3 : 1) + (alpha ? 1 : 0), orientation_in_png(bytes)};
 }
 
-inline image decode_png(std::span<const std::uint8_t> bytes, const std::filesystem::path& name,
-                        const decode_options& opt) {
+inline image decode_png_as_stored(std::span<const std::uint8_t> bytes, const std::filesystem::path& name,
+                                  const decode_options& opt) {
   check_png_claimed_size(bytes, name, opt.max_pixels);
   png_reader r(bytes, name);
   const auto w = static_cast<std::int64_t>(r.img.width);
@@ -302,6 +330,13 @@ inline image decode_png(std::span<const std::uint8_t> bytes, const std::filesyst
   image raw(h, w, stored);
   if (!png_image_finish_read(&r.img, nullptr, raw.data(), 0, nullptr)) r.fail(name, "pixels");
   return stored == opt.channels ? raw : convert_channels(raw, opt.channels);
+}
+
+inline image decode_png(std::span<const std::uint8_t> bytes, const std::filesystem::path& name,
+                        const decode_options& opt) {
+  image out = decode_png_as_stored(bytes, name, opt);
+  const exif_orientation o = opt.apply_exif_orientation ? orientation_in_png(bytes) : exif_orientation::top_left;
+  return o == exif_orientation::top_left ? out : upright(out, o);
 }
 
 }  // namespace detail

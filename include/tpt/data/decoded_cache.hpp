@@ -56,6 +56,7 @@ struct cache_settings {
   resize_policy policy = resize_policy::stretch;
   resize_filter filter = resize_filter::triangle;
   bool dct_scaling = true;   ///< decode JPEGs at 1/2, 1/4 or 1/8 scale when still >= the working size
+  bool exif_orientation = true;  ///< frames upright as their EXIF tag says; see decode_options::apply_exif_orientation
   bool strict_jpeg = true;   ///< libjpeg warnings (corrupt data) are errors; see decode_options::strict
   std::int64_t max_pixels = decode_options{}.max_pixels;
 
@@ -352,6 +353,7 @@ inline nlohmann::json settings_json(const cache_settings& s) {
           {"policy", std::string(to_string(s.policy))},
           {"filter", std::string(to_string(s.filter))},
           {"dct_scaling", s.dct_scaling},
+          {"exif_orientation", s.exif_orientation},
           {"strict_jpeg", s.strict_jpeg},
           {"max_pixels", s.max_pixels}};
 }
@@ -423,15 +425,16 @@ class decoded_cache {
     decode.channels = settings.channels;
     decode.strict = settings.strict_jpeg;
     decode.max_pixels = settings.max_pixels;
+    decode.apply_exif_orientation = settings.exif_orientation;
     auto fill = [&](std::size_t i, std::uint8_t* slot) {
       const std::vector<std::uint8_t> bytes = read_image_bytes(files[i]);
       decode_options opt = decode;
       if (settings.dct_scaling && detect_format(bytes) == image_format::jpeg) {
-        const image_info info = read_image_info(bytes, files[i]);
+        const auto [width, height] = read_image_info(bytes, files[i]).decoded_size(settings.exif_orientation);
         // Decode only as large as the part of the frame the policy keeps needs.
-        const source_box frame{0, 0, static_cast<double>(info.width), static_cast<double>(info.height)};
-        std::tie(opt.min_width, opt.min_height) = minimum_decode_size(std::span(&frame, 1), info.width, info.height,
-                                                                      settings.width, settings.height, settings.policy);
+        const source_box frame{0, 0, static_cast<double>(width), static_cast<double>(height)};
+        std::tie(opt.min_width, opt.min_height) =
+            minimum_decode_size(std::span(&frame, 1), width, height, settings.width, settings.height, settings.policy);
       }
       const image decoded = decode_image(bytes, files[i], opt);
       resize_into(decoded, policy_box(decoded.width(), decoded.height(), settings.width, settings.height, settings.policy),

@@ -12,6 +12,7 @@
 
 #include "tpt/core/error.hpp"
 #include "tpt/data/image.hpp"
+#include "tpt/data/orientation.hpp"
 #include "tpt/data/resize.hpp"
 
 namespace tpt::predict {
@@ -29,6 +30,14 @@ struct normalized_box {
 
 /// The whole frame as a box.
 inline constexpr normalized_box whole_frame{0, 0, 1, 1};
+
+/// Where `box` (fractions of the upright picture, as MegaDetector gives it) lies in the image as
+/// stored with EXIF orientation `o`: the same pixels, for a model that takes frames as stored.
+[[nodiscard]] inline normalized_box stored_box(const normalized_box& box, data::exif_orientation o) {
+  const auto [ax, ay] = data::stored_point(o, box.x, box.y);
+  const auto [bx, by] = data::stored_point(o, box.x + box.width, box.y + box.height);
+  return {std::min(ax, bx), std::min(ay, by), std::abs(bx - ax), std::abs(by - ay)};
+}
 
 /// How a detection box becomes a crop.
 struct crop_options {

@@ -160,6 +160,13 @@ inline void record_preprocessing(model_metadata& metadata, const data::cache_set
       if (!w.at("dct_scaling").is_boolean()) throw bad("working.dct_scaling must be true or false");
       p.working.dct_scaling = w.at("dct_scaling").get<bool>();
     }
+    // Checkpoints from before tpt applied EXIF orientation do not record it: their images were
+    // used as stored.
+    p.working.exif_orientation = false;
+    if (w.contains("exif_orientation")) {
+      if (!w.at("exif_orientation").is_boolean()) throw bad("working.exif_orientation must be true or false");
+      p.working.exif_orientation = w.at("exif_orientation").get<bool>();
+    }
     if (j.contains("crop_fraction")) {
       if (!j.at("crop_fraction").is_number()) throw bad("crop_fraction must be a number");
       p.crop_fraction = j.at("crop_fraction").get<double>();
@@ -224,25 +231,31 @@ struct prepared_image {
   const std::vector<std::uint8_t> bytes = data::read_image_bytes(file);
   prepared_image out;
   out.info = data::read_image_info(bytes, file);
+  // Boxes are fractions of the upright picture (MegaDetector detects on it). When the model takes
+  // frames as stored, each box moves to where it lies in the stored image instead.
+  const bool upright = p.working.exif_orientation;
+  const auto [width, height] = out.info.decoded_size(upright);
   std::vector<data::source_box> regions;
   regions.reserve(boxes.size());
-  for (const auto& b : boxes) regions.push_back(detection_region(b, out.info.width, out.info.height, crop_opts));
+  for (const auto& b : boxes)
+    regions.push_back(detection_region(upright ? b : stored_box(b, out.info.orientation), width, height, crop_opts));
 
   data::decode_options opt;
   opt.channels = p.working.channels;
   opt.strict = p.working.strict_jpeg;
   opt.max_pixels = p.working.max_pixels;
+  opt.apply_exif_orientation = upright;
   if (p.working.dct_scaling && out.info.format == data::image_format::jpeg) {
-    const auto [min_w, min_h] = data::minimum_decode_size(regions, out.info.width, out.info.height, p.working.width,
-                                                          p.working.height, p.working.policy);
+    const auto [min_w, min_h] =
+        data::minimum_decode_size(regions, width, height, p.working.width, p.working.height, p.working.policy);
     opt.min_width = min_w;
     opt.min_height = min_h;
   }
   const data::image decoded = data::decode_image(bytes, file, opt);
   out.decoded_width = decoded.width();
   out.decoded_height = decoded.height();
-  const double sx = static_cast<double>(decoded.width()) / static_cast<double>(out.info.width);
-  const double sy = static_cast<double>(decoded.height()) / static_cast<double>(out.info.height);
+  const double sx = static_cast<double>(decoded.width()) / static_cast<double>(width);
+  const double sy = static_cast<double>(decoded.height()) / static_cast<double>(height);
 
   const std::size_t input_floats = static_cast<std::size_t>(p.channels() * p.input_height * p.input_width);
   for (const auto& region : regions) {
@@ -269,11 +282,12 @@ template <>
 struct fmt::formatter<tpt::predict::preprocessing> : fmt::formatter<std::string_view> {
   template <class Context>
   auto format(const tpt::predict::preprocessing& p, Context& ctx) const {
-    return fmt::format_to(ctx.out(), "resize to {}x{} ({}, {}{}), centre crop {} to {}x{}, {} channel{}",
+    return fmt::format_to(ctx.out(), "resize to {}x{} ({}, {}{}), centre crop {} to {}x{}, {} channel{}{}",
                           p.working.width, p.working.height, tpt::data::to_string(p.working.policy),
                           tpt::data::to_string(p.working.filter), p.working.dct_scaling ? ", DCT-scaled JPEG decoding" : "",
                           p.crop_fraction, p.input_width, p.input_height, p.working.channels,
-                          p.working.channels == 1 ? "" : "s");
+                          p.working.channels == 1 ? "" : "s",
+                          p.working.exif_orientation ? "" : ", frames as stored (EXIF orientation not applied)");
   }
 };
 
