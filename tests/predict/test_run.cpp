@@ -215,6 +215,59 @@ TEST_CASE("batch size and worker count do not change the predictions", "[run]") 
   CHECK(mem[1].front().class_index == one[at("site1/cam2/IMG_0001.jpeg")].predictions.front().front().class_index);
 }
 
+TEST_CASE("an image's crops split across batches: each crop classified, images delivered once and in order", "[run][megadetector]") {
+  // Herds: images with 0 to 5 selected boxes (one with no pixels in the frame), so that with small
+  // batches one image's crops fill one batch and spill into the next, or span several.
+  tpt::test::frame_folder folder;
+  const auto ckpt = folder.dir / "model.tpt";
+  tpt::test::make_checkpoint(ckpt);
+  const std::vector<std::size_t> box_counts{3, 1, 5, 0, 2, 4};
+  std::vector<tp::image_job> jobs;
+  for (std::size_t j = 0; j < folder.good.size(); ++j) {
+    tp::image_job job{folder.root() / folder.good[j], {}};
+    for (std::size_t b = 0; b < box_counts[j % box_counts.size()]; ++b) {
+      const double x = 0.1 * static_cast<double>(b);
+      job.boxes.push_back(b == 1 ? tp::normalized_box{1.2, 0.1, 0.1, 0.1}  // outside the frame: no input
+                                 : tp::normalized_box{x, 0.05 * static_cast<double>(b), 0.3, 0.4});
+    }
+    jobs.push_back(std::move(job));
+  }
+  jobs.push_back({folder.root() / folder.bad.front(), {tp::normalized_box{0.1, 0.1, 0.2, 0.2}}});  // a failure amid them
+
+  auto run = [&](std::int64_t batch, std::size_t workers) {
+    tp::batch_classifier c(tpt::load_checkpoint(ckpt), {.batch_size = batch, .top_k = 3, .workers = workers});
+    std::vector<tp::image_outcome> out(jobs.size());
+    std::vector<std::size_t> order;
+    CHECK(c.classify(jobs, [&](std::size_t i, tp::image_outcome&& o) {
+      order.push_back(i);
+      out[i] = std::move(o);
+      return true;
+    }) == jobs.size());
+    REQUIRE(order.size() == jobs.size());
+    for (std::size_t i = 0; i < order.size(); ++i) CHECK(order[i] == i);
+    return out;
+  };
+  const auto one = run(1, 1);
+  for (auto [batch, workers] : {std::pair<std::int64_t, std::size_t>{2, 1}, {3, 2}, {4, 1}, {7, 2}, {64, 2}}) {
+    const auto other = run(batch, workers);
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      INFO(fmt::format("{} with {} boxes, batch {}, {} workers", jobs[i].file.filename().string(), jobs[i].boxes.size(), batch, workers));
+      REQUIRE(one[i].ok() == other[i].ok());
+      if (!one[i].ok()) continue;
+      REQUIRE(other[i].predictions.size() == jobs[i].boxes.size());
+      for (std::size_t b = 0; b < jobs[i].boxes.size(); ++b) {
+        // Every box with pixels has its 3 classes; the one outside the frame has none.
+        CHECK(other[i].predictions[b].size() == (b == 1 ? 0u : 3u));
+        REQUIRE(other[i].predictions[b].size() == one[i].predictions[b].size());
+        for (std::size_t r = 0; r < other[i].predictions[b].size(); ++r) {
+          CHECK(other[i].predictions[b][r].class_index == one[i].predictions[b][r].class_index);
+          CHECK(std::abs(other[i].predictions[b][r].confidence - one[i].predictions[b][r].confidence) < 1e-5);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("a stopped run resumes from its checkpoint and ends with the same files", "[run][resume]") {
   tpt::test::frame_folder folder;
   const auto ckpt = folder.dir / "model.tpt";

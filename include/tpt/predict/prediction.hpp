@@ -200,6 +200,9 @@ class batch_classifier {
       }
       const auto& img = item.image;
       p.outcome.predictions.resize(img.crops.size());
+      // Every input of the image is counted before any is queued: a batch that fills up halfway
+      // through the image's crops runs, and the image must not look finished then.
+      p.waiting = img.input_count();
       pending.push_back(std::move(p));
       const float* src = img.inputs.data();
       for (std::size_t b = 0; b < img.crops.size() && !stop; ++b) {
@@ -208,7 +211,6 @@ class batch_classifier {
                     static_cast<std::size_t>(floats) * sizeof(float));
         src += floats;
         rows.emplace_back(i, b);
-        ++pending.back().waiting;
         if (static_cast<std::int64_t>(rows.size()) == options_.batch_size) run_batch();
       }
       deliver();
