@@ -20,12 +20,9 @@ if [[ ! -f "$root/.complete" ]]; then
   rm -rf "$root"
   mkdir -p "$root"
   for f in "$repo"/.deps/debs/*.deb; do dpkg-deb -x "$f" "$root"; done
-<<<<<<< HEAD
-=======
   # Some Debian CMake package files name their libraries by absolute /usr/lib paths; point them
   # at the unpacked copies.
   grep -rl '"/usr/lib' "$root/usr/lib/x86_64-linux-gnu/cmake" | xargs -r sed -i "s#\"/usr/lib#\"$root/usr/lib#g"
->>>>>>> main
   touch "$root/.complete"
 fi
 

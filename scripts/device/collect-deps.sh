@@ -11,6 +11,7 @@ packages=(
   librange-v3-dev
   libturbojpeg0-dev libturbojpeg0 libjpeg62-turbo-dev libjpeg62-turbo   # the turbojpeg CMake package lists both
   libpng-dev libpng16-16
+  zlib1g-dev zlib1g                                                     # PNG's and the cache's CRC-32
   libsimdjson-dev libsimdjson14
   nlohmann-json3-dev
   libfccp-dev
