@@ -40,9 +40,17 @@ TEST_CASE("learning-rate policies: constant, step and cosine", "[schedule]") {
   p.lr = tpt::lr_policy::cosine;
   p.min_learning_rate = 0.01;
   tpt::fixed_schedule c(p, {});
+  // torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=5, eta_min=0.01), one step per epoch:
+  // 0.1, 0.0914058, 0.0689058, 0.0410942, 0.0185942.
   CHECK(c.learning_rate(1, 0) == Approx(0.1));
-  CHECK(c.learning_rate(1, 2) == Approx(0.055));
-  CHECK(c.learning_rate(1, 4) == Approx(0.01));
+  CHECK(c.learning_rate(1, 1) == Approx(0.0914058));
+  CHECK(c.learning_rate(1, 2) == Approx(0.0689058));
+  CHECK(c.learning_rate(1, 3) == Approx(0.0410942));
+  CHECK(c.learning_rate(1, 4) == Approx(0.0185942));
+  // With the default floor of 0 the last epoch still learns.
+  p.min_learning_rate = 0;
+  p.epochs = 2;
+  CHECK(tpt::fixed_schedule(p, {}).learning_rate(1, 1) == Approx(0.05));
 }
 
 TEST_CASE("impossible schedule settings are refused with the option named", "[schedule][errors]") {

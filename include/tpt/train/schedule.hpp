@@ -36,7 +36,7 @@ struct phase_settings {
   lr_policy lr = lr_policy::constant;
   std::int64_t step_size = 5;        // lr_policy::step: epochs between decays
   double gamma = 0.1;                //   and the decay factor
-  double min_learning_rate = 0.0;    // lr_policy::cosine: the floor
+  double min_learning_rate = 0.0;    // lr_policy::cosine: the floor (approached, never reached)
   bool augment = true;               // phase 2 defaults to false (and then takes the fast path)
   early_stopping stop{};
 };
@@ -75,8 +75,11 @@ class fixed_schedule {
       case lr_policy::step:
         return p.learning_rate * std::pow(p.gamma, static_cast<double>(epoch / std::max<std::int64_t>(p.step_size, 1)));
       case lr_policy::cosine: {
+        // PyTorch's CosineAnnealingLR with T_max = epochs, stepped once per epoch: the rate falls
+        // towards the floor without reaching it, so the last epoch still trains (a T_max of
+        // epochs - 1 would give it the floor, 0 by default: a wasted epoch).
         if (p.epochs <= 1) return p.learning_rate;
-        const double t = static_cast<double>(epoch) / static_cast<double>(p.epochs - 1);
+        const double t = static_cast<double>(epoch) / static_cast<double>(p.epochs);
         return p.min_learning_rate +
                0.5 * (p.learning_rate - p.min_learning_rate) * (1 + std::cos(std::numbers::pi * t));
       }
