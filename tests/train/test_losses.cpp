@@ -48,6 +48,22 @@ TEST_CASE("focal_loss down-weights easy examples and reduces to CE at gamma 0", 
         Approx(tpt::cross_entropy{}(logits(), targets()).item<double>()).epsilon(1e-6));
 }
 
+TEST_CASE("focal_loss gradients stay finite on examples the model is certain of", "[losses][errors]") {
+  // A margin of 40 makes 1 - p_t exactly 0 in float: (1 - p_t)^0.5 has an infinite derivative
+  // there, which gave NaN gradients (and then a diverged run) before the floor.
+  for (double gamma : {0.0, 0.5, 1.0, 2.0}) {
+    INFO("gamma " << gamma);
+    auto x = torch::tensor({{40.0f, 0.0f, 0.0f}, {0.0f, 1.0f, 0.5f}}).requires_grad_(true);
+    const auto loss = tpt::focal_loss{gamma}(x, torch::tensor({0, 1}, torch::kLong));
+    loss.backward();
+    CHECK(std::isfinite(loss.item<double>()));
+    CHECK(torch::isfinite(x.grad()).all().item<bool>());
+    // The certain example contributes (almost) nothing; the other one its usual focal term.
+    const double p = std::exp(1.0) / (std::exp(0.0) + std::exp(1.0) + std::exp(0.5));
+    CHECK(loss.item<double>() == Approx(std::pow(1 - p, gamma) * -std::log(p) / 2).epsilon(1e-5));
+  }
+}
+
 TEST_CASE("balanced_softmax and logit adjustment add tau log prior to the logits", "[losses]") {
   const double l0 = std::log(0.75), l1 = std::log(0.25);
   tpt::balanced_softmax bs;

@@ -149,8 +149,11 @@ struct focal_loss {
   torch::Tensor operator()(const torch::Tensor& logits, const torch::Tensor& targets) const {
     detail::check_batch(logits, targets, -1, "focal_loss");
     const auto log_p = torch::log_softmax(logits, 1).gather(1, targets.unsqueeze(1)).squeeze(1);
-    const auto p = log_p.exp();
-    return (-(1 - p).pow(gamma) * log_p).mean();
+    // 1 - p_t as -expm1(log p_t): exact where p_t is near 1. The floor keeps the gradient of
+    // (1 - p_t)^gamma finite for 0 < gamma < 1 when an example is so confidently right that
+    // 1 - p_t is 0 in float (gamma (1 - p_t)^(gamma - 1) would be inf, and inf * 0 NaN).
+    const auto q = (-torch::expm1(log_p)).clamp_min(1e-30);
+    return (-q.pow(gamma) * log_p).mean();
   }
   [[nodiscard]] std::string name() const { return fmt::format("focal(gamma={:g})", gamma); }
 };
