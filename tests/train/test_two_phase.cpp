@@ -296,6 +296,33 @@ TEST_CASE("resuming works when no best weights are kept (restore_best off)", "[t
   CHECK(identical(weights_of(*second.model()), weights_of(*whole.model())));
 }
 
+TEST_CASE("a monitored value of NaN survives a checkpoint (JSON null) and the run resumes", "[trainer]") {
+  tpt::test::scratch_dir dir;
+  auto script = std::make_shared<std::vector<double>>(std::vector<double>{std::nan(""), std::nan(""), 0.5});
+  auto s = schedule(3, 0);
+  s.phase1().stop.monitor = "score";
+  auto make = [&] {
+    return tpt::two_phase<tpt::ResNet, tpt::identity_sampler, tpt::freeze_all_but_classifier, tpt::fixed_schedule,
+                          scripted_metric>(small_model(), tpt::identity_sampler{}, tpt::freeze_all_but_classifier{}, s,
+                                           tpt::cross_entropy{}, scripted_metric{script}, options());
+  };
+  struct crash_after_first_epoch {
+    void on_epoch_end(const tpt::epoch_end_event& e) {
+      if (e.epoch == 0) throw std::runtime_error("simulated crash");
+    }
+  };
+  const auto ckpt = dir / "nan.ckpt";
+  {
+    auto first = make();
+    CHECK_THROWS(first.fit(synthetic(1), synthetic(2), tpt::save_checkpoints(ckpt), crash_after_first_epoch{}));
+  }
+  auto second = make();
+  REQUIRE_NOTHROW(second.resume(ckpt));
+  const auto result = second.fit(synthetic(1), synthetic(2));
+  REQUIRE(result.phase1);
+  CHECK(result.phase1->epochs_run == 3);
+}
+
 TEST_CASE("resume refuses another seed, another class count and a corrupt file", "[trainer][errors]") {
   tpt::test::scratch_dir dir;
   const auto ckpt = dir / "c.ckpt";
@@ -397,6 +424,21 @@ TEST_CASE("bad splits and options are refused with the culprit named", "[trainer
   s.phase1().stop.patience = 1;
   auto unknown = make_trainer(s);
   CHECK_THROWS_WITH(unknown.fit(synthetic(1), synthetic(2)), Catch::Contains("happiness"));
+  // Only the validation set is watched: "val_macro_f1" names its macro_f1, a training or test
+  // quantity is refused before any training.
+  auto val_prefixed = schedule(2, 0, /*patience=*/1);
+  val_prefixed.phase1().stop.monitor = "val_macro_f1";
+  const auto watched = make_trainer(val_prefixed).fit(synthetic(1), synthetic(2));
+  REQUIRE(watched.phase1);
+  CHECK(watched.phase1->best_epoch >= 0);
+  for (const char* name : {"train_loss", "test_macro_f1"}) {
+    auto other_set = schedule(1, 0);
+    other_set.phase1().stop.monitor = name;
+    recorder rec;
+    CHECK_THROWS_WITH(make_trainer(other_set).fit(synthetic(1), synthetic(2), rec),
+                      Catch::Contains(name) && Catch::Contains("validation set"));
+    CHECK(rec.epochs.empty());
+  }
   CHECK_THROWS_WITH(tpt::resolve_device("tpu"), Catch::Contains("unknown device 'tpu'"));
   if (!torch::cuda::is_available())
     CHECK_THROWS_WITH(tpt::resolve_device("cuda"), Catch::Contains("no CUDA"));

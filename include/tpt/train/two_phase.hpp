@@ -124,6 +124,14 @@ struct evaluation {
 
 namespace detail {
 
+/// The validation scalar a monitor names: early stopping only ever watches the validation set, so
+/// "val_macro_f1" and "validation_macro_f1" name "macro_f1".
+inline std::string validation_quantity(std::string_view monitor) {
+  for (std::string_view prefix : {"val_", "validation_"})
+    if (monitor.size() > prefix.size() && monitor.starts_with(prefix)) return std::string(monitor.substr(prefix.size()));
+  return std::string(monitor);
+}
+
 /// The summed cross-entropy of an evaluation, accumulated on the model's device (in double) and
 /// read once.
 class loss_total {
@@ -386,7 +394,7 @@ class two_phase {
       r.phase_done = state.at("phase_done").get<bool>();
       r.next_epoch = epoch + 1;  // when phase_done, the phase's end-of-phase work still runs
       r.best_epoch = state.at("best_epoch").get<std::int64_t>();
-      r.best_value = state.at("best_value").get<double>();
+      r.best_value = number_or_nan(state.at("best_value"));
       r.stale_epochs = state.at("stale_epochs").get<std::int64_t>();
       r.phase_seconds = state.value("phase_seconds", 0.0);
       torch::serialize::InputArchive best_archive;
@@ -399,6 +407,8 @@ class two_phase {
       resume_ = std::move(r);
     } catch (const c10::Error& e) {
       throw input_error(file, fmt::format("does not match this model: {}", first_line(e.what())));
+    } catch (const nlohmann::json::exception& e) {
+      throw input_error(file, fmt::format("damaged training state: {}", e.what()));
     }
   }
 
@@ -443,6 +453,11 @@ class two_phase {
 
   static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
+  /// JSON has no NaN (a monitored metric can be one): nlohmann writes it as null, read back here.
+  static double number_or_nan(const nlohmann::json& v) {
+    return v.is_null() ? std::numeric_limits<double>::quiet_NaN() : v.get<double>();
+  }
+
   static nlohmann::json to_json(const phase_result& r) {
     return {{"phase", r.phase},           {"epochs_run", r.epochs_run},     {"best_epoch", r.best_epoch},
             {"best_value", r.best_value}, {"monitor", r.monitor},           {"stopped_early", r.stopped_early},
@@ -454,7 +469,7 @@ class two_phase {
     r.phase = j.at("phase");
     r.epochs_run = j.at("epochs_run");
     r.best_epoch = j.at("best_epoch");
-    r.best_value = j.at("best_value");
+    r.best_value = number_or_nan(j.at("best_value"));
     r.monitor = j.at("monitor");
     r.stopped_early = j.at("stopped_early");
     r.fast_path = j.at("fast_path");
@@ -622,6 +637,10 @@ class two_phase {
     const bool fast = phase == 2 && options_.phase2_fast_path && freezer_.classifier_only() && !augment;
     result.fast_path = fast;
     const bool higher = higher_is_better(metric_, stop.monitor);
+    if (stop.monitor.starts_with("train_") || stop.monitor.starts_with("test_"))
+      throw config_error("monitor", fmt::format("'{}': early stopping and the best weights follow the validation set; "
+                                                "name a validation quantity such as macro_f1 or loss",
+                                                stop.monitor));
 
     [[maybe_unused]] phase_begin_event begin{phase, epochs, first_epoch, result.examples_per_epoch, batch_size,
                             detail::count_trainable(*model_), fast};
@@ -703,7 +722,7 @@ class two_phase {
       // Validation, early stopping, best weights.
       const auto scalars = validate(validation, val_features);
       bool improved = false;
-      if (auto it = scalars.find(stop.monitor); it != scalars.end()) {
+      if (auto it = scalars.find(detail::validation_quantity(stop.monitor)); it != scalars.end()) {
         const double v = it->second;
         improved = state_.best_epoch < 0 || (higher ? v > state_.best_value + stop.min_delta : v < state_.best_value - stop.min_delta);
         if (improved) {
