@@ -1,9 +1,12 @@
 // tpt/report/svg.hpp: figures are well-formed, escape their text and refuse bad shapes.
+#include <cstdlib>
 #include <regex>
 #include <string>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
+#include "tpt/io/atomic_file.hpp"
 #include "tpt/report/svg.hpp"
 #include "tpt_test_support.hpp"
 
@@ -79,4 +82,29 @@ TEST_CASE("a log axis starts below a minimum that is a power of ten", "[svg]") {
   // The document is at least as wide as its title.
   const auto w = svg.find("width=\"");
   CHECK(std::stod(svg.substr(w + 7)) > 0.58 * 15 * chart.title.size());
+}
+
+TEST_CASE("text XML cannot hold becomes U+FFFD, so a figure with any class name parses", "[svg][errors]") {
+  using tpt::svg::escape;
+  const std::string fffd = "\xEF\xBF\xBD";
+  CHECK(escape("zebra\x01") == "zebra" + fffd);                 // a control character
+  CHECK(escape("a\tb\nc\rd") == "a\tb\nc\rd");                   // the three XML allows
+  CHECK(escape("caf\xE9") == "caf" + fffd);                      // Latin-1 e-acute, not UTF-8
+  CHECK(escape("caf\xC3\xA9") == "caf\xC3\xA9");                 // the same in UTF-8 is kept
+  CHECK(escape("\xF0\x9F\xA6\x93 zebra") == "\xF0\x9F\xA6\x93 zebra");  // four bytes (U+1F993)
+  CHECK(escape("\xC0\x80") == fffd + fffd);                      // an overlong NUL
+  CHECK(escape("\xED\xA0\x80") == fffd + fffd + fffd);           // a UTF-16 surrogate
+  CHECK(escape("\xE2\x82") == fffd + fffd);                      // a sequence cut short
+  CHECK(escape("a&b") == "a&amp;b");
+
+  tpt::test::scratch_dir dir("tpt-svg-xml");
+  tpt::svg::bar_chart chart;
+  chart.title = "odd \x02 names from a Latin-1 CSV: caf\xE9";
+  chart.categories = {"gazelle\x1F", "caf\xE9 \xC3\xA9l\xC3\xA9phant", "<zebra> & \"friends\""};
+  chart.data = {{"count", {1, 10, 100}}};
+  tpt::io::write_text_atomically(dir / "odd.svg", tpt::svg::render(chart));
+  const std::string command = fmt::format("'{}' -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' '{}'",
+                                          TPT_REFERENCE_PYTHON, (dir / "odd.svg").string());
+  INFO(command);
+  CHECK(std::system(command.c_str()) == 0);
 }

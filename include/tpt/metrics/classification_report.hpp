@@ -228,8 +228,9 @@ inline classification_report classification_report::from_confusion(
     throw metric_error(fmt::format("nonfinite_samples must lie in [0, {}], got {}", total,
                                    nonfinite_samples));
 
-  // The arithmetic mirrors scikit-learn 1.2's precision_recall_fscore_support step for step, so
-  // values agree to the last bits, not just to 1e-9.
+  // The arithmetic mirrors scikit-learn 1.2's precision_recall_fscore_support step for step. The
+  // averages are summed left to right where numpy sums pairwise, so they can differ in the last
+  // bit (well inside the 1e-9 the tests require).
   detail::score_sums sums;
   for (std::size_t i = 0; i < k; ++i) {
     auto& c = r.classes[i];

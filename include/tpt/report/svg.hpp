@@ -19,18 +19,43 @@
 
 namespace tpt::svg {
 
-/// Escape text for XML character data and attribute values.
+/// Escape text for XML character data and attribute values. What XML 1.0 cannot hold at all
+/// (control characters other than tab, newline and carriage return; bytes that are not UTF-8, as
+/// a Latin-1 class name from a CSV) becomes U+FFFD, so that a figure always parses.
 inline std::string escape(std::string_view text) {
+  static constexpr std::string_view replacement = "\xEF\xBF\xBD";
   std::string out;
   out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '&': out += "&amp;"; break;
+        case '<': out += "&lt;"; break;
+        case '>': out += "&gt;"; break;
+        case '"': out += "&quot;"; break;
+        case '\'': out += "&apos;"; break;
+        case '\t': case '\n': case '\r': out += static_cast<char>(c); break;
+        default: out += c < 0x20 ? replacement : std::string_view(&text[i], 1);
+      }
+      ++i;
+      continue;
+    }
+    // A UTF-8 sequence: lead byte, then 1-3 continuation bytes; no overlong forms, no surrogates,
+    // nothing above U+10FFFF.
+    const std::size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    bool valid = n != 0 && i + n <= text.size();
+    for (std::size_t k = 1; valid && k < n; ++k) valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    if (valid && n >= 3) {
+      const auto c1 = static_cast<unsigned char>(text[i + 1]);
+      valid = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0) && !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
+    }
+    if (valid) {
+      out.append(text.substr(i, n));
+      i += n;
+    } else {
+      out += replacement;
+      ++i;
     }
   }
   return out;
