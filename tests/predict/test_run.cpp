@@ -511,6 +511,25 @@ TEST_CASE("MegaDetector runs: replacing classifications, unknown categories, in 
   CHECK(replaced["images"][0]["detections"][0]["classifications"].size() == 1);
   CHECK(again.detections_selected == 6);
 
+  // A run against the wrong image root records a failure on every image with selected boxes;
+  // replacing its results with a run against the right root leaves only the real failures.
+  std::filesystem::create_directories(dir / "wrong_root");
+  (void)tp::classify_detections(c, tp::megadetector_results::read(input), dir / "wrong_root",
+                                {.replace_classifications = true}, {.output = dir / "wrong.json"});
+  const auto failures_in = [](const ordered_json& d) {
+    std::size_t n = 0;
+    for (const auto& im : d["images"]) n += im.contains("classification_failure") ? 1 : 0;
+    return n;
+  };
+  const auto wrong = tp::megadetector_results::read(dir / "wrong.json").document();
+  REQUIRE(failures_in(wrong) > failures_in(replaced));
+  (void)tp::classify_detections(c, tp::megadetector_results::read(dir / "wrong.json"), root,
+                                {.replace_classifications = true}, {.output = dir / "right.json"});
+  const auto right = tp::megadetector_results::read(dir / "right.json").document();
+  CHECK(failures_in(right) == failures_in(replaced));
+  CHECK_FALSE(right["images"][0].contains("classification_failure"));
+  CHECK(right["images"][0]["detections"][0]["classifications"].size() == 1);
+
   // One entry per image is expected.
   auto doubled = tpt::test::md_document(root);
   doubled["images"].push_back(doubled["images"][0]);

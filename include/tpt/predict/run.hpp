@@ -511,9 +511,15 @@ inline run_summary classify_detections(batch_classifier& c, megadetector_results
     // Erasing from an ordered_json object moves its other members: look "images" up afterwards.
     doc.erase("classification_categories");
     doc.erase("classification_category_descriptions");
-    for (auto& im : doc["images"])
+    for (auto& im : doc["images"]) {
+      // An earlier classifier's verdict on the image goes too: a failure it recorded (a wrong image
+      // root, say) would otherwise sit beside this run's classifications.
+      if (!im.is_object()) continue;
+      im.erase("classification_failure");
+      im.erase("classification_failure_detail");
       if (im.contains("detections") && im["detections"].is_array())
         for (auto& det : im["detections"]) det.erase("classifications");
+    }
   }
   ordered_json top = ordered_json::object();
   for (auto& [key, value] : doc.items()) {
