@@ -279,6 +279,27 @@ TEST_CASE("paths that leave the image root are refused", "[cache][errors]") {
     const std::vector<std::string> paths{bad};
     CHECK_THROWS_AS(decoded_cache::open_or_build(folder.dir / "c.tptc", folder.root(), paths, {}), tpt::input_error);
   }
+  // So are symbolic links out of the root, found when the file is about to be read; one inside
+  // the root is followed.
+  tpt::test::scratch_dir elsewhere("tpt-cache-elsewhere");
+  tpt::test::write_bytes(elsewhere / "private.jpg", tpt::test::jpeg_fixture(40, 50, 3, 9));
+  std::filesystem::create_symlink(elsewhere / "private.jpg", folder.dir / "cam0/link_out.jpg");
+  std::filesystem::create_symlink("img000.jpg", folder.dir / "cam0/link_in.jpg");
+  const std::vector<std::string> paths{folder.paths[0], "cam0/link_in.jpg", "cam0/link_out.jpg"};
+  try {
+    (void)decoded_cache::open_or_build(folder.dir / "l.tptc", folder.root(), paths, {.height = 8, .width = 8});
+    FAIL("a link out of the image root was read");
+  } catch (const tpt::data::bad_images_error& e) {
+    REQUIRE(e.issues().size() == 1);
+    CHECK(e.issues()[0].path == "cam0/link_out.jpg");
+    CHECK(e.issues()[0].problem == tpt::data::image_problem::outside_root);
+    CHECK_THAT(e.issues()[0].detail, Catch::Contains("symbolic link leads outside the image root"));
+  }
+  CHECK_FALSE(std::filesystem::exists(folder.dir / "l.tptc"));
+  const auto inside = decoded_cache::open_or_build(folder.dir / "l.tptc", folder.root(),
+                                                   std::vector<std::string>(paths.begin(), paths.begin() + 2),
+                                                   {.height = 8, .width = 8});
+  CHECK(std::equal(inside[0].pixels, inside[0].pixels + inside.image_bytes(), inside[1].pixels));
 }
 
 TEST_CASE("cache from in-memory images (Fashion-MNIST shape), reused by content", "[cache]") {

@@ -19,6 +19,7 @@ namespace {
 
 struct messy_folder {
   tpt::test::scratch_dir dir{"tpt-preflight"};
+  tpt::test::scratch_dir elsewhere{"tpt-preflight-elsewhere"};  // outside the image root
   std::vector<std::string> paths;
   std::vector<std::pair<std::size_t, image_problem>> expected_bad;
 
@@ -50,6 +51,16 @@ struct messy_folder {
     std::filesystem::create_directories(dir / "b/folder.jpg");
     bad("b/folder.jpg", image_problem::unreadable, std::nullopt);
     good("b/grey.jpg", tpt::test::jpeg_fixture(64, 64, 1, 3));
+    // Symbolic links: one to an image inside the root is that image; one out of the root is
+    // refused (a lexically safe path can still leave the root through a link).
+    std::filesystem::create_directories(dir / "c");
+    std::filesystem::create_symlink("../a/ok.jpg", dir / "c/link_in.jpg");
+    paths.push_back("c/link_in.jpg");
+    tpt::test::write_bytes(elsewhere / "private.jpg", jpeg);
+    std::filesystem::create_symlink(elsewhere / "private.jpg", dir / "c/link_out.jpg");
+    bad("c/link_out.jpg", image_problem::outside_root, std::nullopt);
+    std::filesystem::create_directory_symlink(elsewhere.path(), dir / "c/away");
+    bad("c/away/private.jpg", image_problem::outside_root, std::nullopt);
   }
 };
 
@@ -93,7 +104,7 @@ TEST_CASE("preflight skip keeps the good images and writes the skipped list", "[
   const auto report = f.dir / "skipped.csv";
   const auto r = preflight_images(f.dir.path(), f.paths, {.action = on_bad_image::skip, .report_file = report, .threads = 3});
   CHECK(r.checked == f.paths.size());
-  CHECK(r.usable == std::vector<std::size_t>{0, 3, 8, 13});
+  CHECK(r.usable == std::vector<std::size_t>{0, 3, 8, 13, 14});  // 14: the link inside the root
   REQUIRE(r.bad.size() == f.expected_bad.size());
   const auto table = tpt::io::read_csv(report, {"path", "problem", "detail"});
   REQUIRE(table.rows() == r.bad.size());

@@ -268,6 +268,43 @@ TEST_CASE("an image's crops split across batches: each crop classified, images d
   }
 }
 
+TEST_CASE("images that leave the image root through a link or '..' become failures, not reads", "[run][errors]") {
+  tpt::test::frame_folder folder;
+  const auto ckpt = folder.dir / "model.tpt";
+  tpt::test::make_checkpoint(ckpt);
+  auto c = classifier_for(ckpt, /*batch=*/2, /*k=*/3);
+  tpt::test::scratch_dir elsewhere("tpt-predict-elsewhere");
+  tpt::test::write_bytes(elsewhere / "private.jpg", tpt::test::jpeg_fixture(120, 160, 3, 5));
+  std::filesystem::create_directories(folder.root() / "site3");
+  std::filesystem::create_symlink(elsewhere / "private.jpg", folder.root() / "site3/link_out.jpg");
+  std::filesystem::create_symlink("../site1/cam1/IMG_0001.JPG", folder.root() / "site3/link_in.jpg");
+
+  // A folder run: the link inside is classified as its target, the one out is a failure.
+  const std::vector<std::string> files{"site1/cam1/IMG_0001.JPG", "site3/link_in.jpg", "site3/link_out.jpg"};
+  (void)tp::classify_images(c, folder.root(), files, {.output = folder.dir / "links.json", .checkpoint_every = 0});
+  const auto doc = tp::megadetector_results::read(folder.dir / "links.json").document();
+  CHECK(doc["images"][1]["detections"][0]["classifications"] == doc["images"][0]["detections"][0]["classifications"]);
+  CHECK(doc["images"][2]["failure"] == "Failure image access");
+  CHECK_THAT(doc["images"][2]["failure_detail"].get<std::string>(),
+             Catch::Contains("outside the image root") && Catch::Contains("symbolic link"));
+
+  // A MegaDetector file naming a path with '..' out of the root, and one naming an absolute path
+  // (its own file, read as named).
+  ordered_json md{{"info", {{"format_version", "1.4"}}},
+                  {"detection_categories", {{"1", "animal"}}},
+                  {"images",
+                   {{{"file", "../../" + (elsewhere.path().filename() / "private.jpg").string()},
+                     {"detections", {tpt::test::md_detection("1", 0.9, {0.1, 0.1, 0.5, 0.5})}}},
+                    {{"file", (elsewhere / "private.jpg").string()},
+                     {"detections", {tpt::test::md_detection("1", 0.9, {0.1, 0.1, 0.5, 0.5})}}}}}};
+  (void)tp::classify_detections(c, tp::megadetector_results(md, "md.json"), folder.root(), {},
+                                {.output = folder.dir / "md_out.json", .checkpoint_every = 0});
+  const auto out = tp::megadetector_results::read(folder.dir / "md_out.json").document();
+  CHECK(out["images"][0]["classification_failure"] == "Failure image access");
+  CHECK_THAT(out["images"][0]["classification_failure_detail"].get<std::string>(), Catch::Contains("outside the image root"));
+  CHECK(out["images"][1]["detections"][0]["classifications"].size() == 3);
+}
+
 TEST_CASE("a stopped run resumes from its checkpoint and ends with the same files", "[run][resume]") {
   tpt::test::frame_folder folder;
   const auto ckpt = folder.dir / "model.tpt";

@@ -426,7 +426,9 @@ class decoded_cache {
     decode.strict = settings.strict_jpeg;
     decode.max_pixels = settings.max_pixels;
     decode.apply_exif_orientation = settings.exif_orientation;
+    const root_guard guard(image_root);
     auto fill = [&](std::size_t i, std::uint8_t* slot) {
+      if (auto why = guard.problem(files[i])) throw image_error(files[i], image_problem::outside_root, *why);
       const std::vector<std::uint8_t> bytes = read_image_bytes(files[i]);
       decode_options opt = decode;
       if (settings.dct_scaling && detect_format(bytes) == image_format::jpeg) {

@@ -27,7 +27,7 @@ enum class image_problem {
   corrupt,      ///< the data is damaged or is not what its signature says
   unsupported,  ///< a format or variant tpt does not decode (GIF, WebP, CMYK JPEG, ...)
   too_large,    ///< the header claims more pixels than the limit (a decompression bomb)
-  outside_root, ///< the path is absolute or climbs out of the image root with '..'
+  outside_root, ///< the path is absolute, climbs out of the image root with '..', or a link leads out
 };
 
 [[nodiscard]] constexpr std::string_view to_string(image_problem p) noexcept {

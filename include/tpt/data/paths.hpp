@@ -45,7 +45,7 @@ bool walk_components(std::string_view raw, Up&& up, Down&& down) {
 /// Why `raw` cannot name an image under the image root, or nullopt when it can. Rejected: empty
 /// paths, absolute paths, paths whose '..' components climb out of the root, the root itself,
 /// folder paths (trailing '/') and NUL bytes. Purely lexical: symbolic links are checked by
-/// resolve_under_root when a file is opened.
+/// root_guard (or resolve_under_root) when a file is opened.
 inline std::optional<std::string> path_problem(std::string_view raw) {
   if (raw.empty()) return "empty path";
   if (raw.find('\0') != std::string_view::npos) return "path contains a NUL byte";
@@ -93,31 +93,62 @@ inline std::string normal_relative_path(std::string_view raw) {
   return out;
 }
 
+/// An image root resolved once (symbolic links followed), for checking where many files lead:
+/// what the decoded cache, preflight and tpt-predict do before they open a file, since a path
+/// that is lexically safe can still leave the root through a link.
+class root_guard {
+ public:
+  /// tpt::input_error when the root cannot be resolved.
+  explicit root_guard(const std::filesystem::path& root) : root_(root) {
+    std::error_code ec;
+    real_root_ = std::filesystem::weakly_canonical(root, ec);
+    if (ec) throw input_error(root, fmt::format("cannot resolve the image root: {}", ec.message()));
+  }
+
+  [[nodiscard]] const std::filesystem::path& root() const noexcept { return root_; }
+
+  /// Where `file` (a path under the root) really leads, when a symbolic link on the way takes it
+  /// outside the root; nullopt when it stays inside. A file that does not exist resolves as far
+  /// as it exists: opening it then reports it missing.
+  [[nodiscard]] std::optional<std::filesystem::path> outside(const std::filesystem::path& file) const {
+    std::error_code ec;
+    const auto real = std::filesystem::weakly_canonical(file, ec);
+    if (ec) return std::nullopt;  // cannot be resolved (permissions, a loop): opening it will say why
+    auto p = real.begin();
+    for (auto r = real_root_.begin(); r != real_root_.end(); ++r, ++p)
+      if (p == real.end() || *p != *r) return real;
+    return std::nullopt;
+  }
+
+  /// Why `file` must not be read, in words, or nullopt.
+  [[nodiscard]] std::optional<std::string> problem(const std::filesystem::path& file) const {
+    if (auto real = outside(file)) return fmt::format("a symbolic link leads outside the image root to '{}'", real->string());
+    return std::nullopt;
+  }
+
+ private:
+  std::filesystem::path root_;
+  std::filesystem::path real_root_;
+};
+
 /// The file `relative` names under `root`, after following symbolic links; tpt::input_error when
-/// the path is unsafe or a link leads outside the root. For code that opens the files (preflight,
-/// decoding): a lexically safe path can still escape through a link.
+/// the path is unsafe or a link leads outside the root. For checking many files, root_guard
+/// resolves the root once.
 inline std::filesystem::path resolve_under_root(const std::filesystem::path& root,
                                                 std::string_view relative) {
   if (auto why = path_problem(relative)) throw input_error(root, *why);
+  const root_guard guard(root);
+  const auto file = root / std::string(relative);
+  if (auto why = guard.problem(file)) throw input_error(file, *why);
   std::error_code ec;
-  const auto real_root = std::filesystem::weakly_canonical(root, ec);
-  if (ec) throw input_error(root, fmt::format("cannot resolve the image root: {}", ec.message()));
-  const auto real = std::filesystem::weakly_canonical(root / std::string(relative), ec);
-  if (ec) throw input_error(root / std::string(relative), fmt::format("cannot resolve: {}", ec.message()));
-  auto r = real_root.begin();
-  auto p = real.begin();
-  for (; r != real_root.end(); ++r, ++p) {
-    if (p == real.end() || *p != *r)
-      throw input_error(root / std::string(relative),
-                        fmt::format("a symbolic link leads outside the image root to '{}'",
-                                    real.string()));
-  }
+  const auto real = std::filesystem::weakly_canonical(file, ec);
+  if (ec) throw input_error(file, fmt::format("cannot resolve: {}", ec.message()));
   return real;
 }
 
 /// root / relative, after path_problem(relative) found nothing wrong; otherwise tpt::input_error
-/// naming `relative` (the root for an empty one) and the reason. Lexical, for code that builds paths before any file is
-/// opened (the decoded cache, preflight, tpt-predict); resolve_under_root also follows links.
+/// naming `relative` (the root for an empty one) and the reason. Lexical, for code that builds
+/// paths before any file is opened; root_guard checks the links when the file is about to be read.
 [[nodiscard]] inline std::filesystem::path path_under_root(const std::filesystem::path& root,
                                                            std::string_view relative) {
   if (auto why = path_problem(relative))  // an empty path has no name to show: the root stands in

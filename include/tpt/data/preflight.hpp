@@ -69,6 +69,7 @@ inline preflight_report preflight_images(const std::filesystem::path& root, std:
   decode.strict = options.strict_jpeg;
   decode.max_pixels = options.max_pixels;
   std::vector<std::optional<image_issue>> found(relative_paths.size());
+  const root_guard guard(root);
   detail::parallel_for(relative_paths.size(), options.threads, [&](std::size_t i) {
     const std::string& rel = relative_paths[i];
     std::filesystem::path file;
@@ -76,6 +77,10 @@ inline preflight_report preflight_images(const std::filesystem::path& root, std:
       file = path_under_root(root, rel);
     } catch (const input_error& e) {
       found[i] = image_issue{i, rel, image_problem::outside_root, e.reason()};
+      return;
+    }
+    if (auto why = guard.problem(file)) {
+      found[i] = image_issue{i, rel, image_problem::outside_root, *why};
       return;
     }
     try {

@@ -11,6 +11,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -27,6 +28,7 @@
 #include "tpt/data/image.hpp"
 #include "tpt/data/image_error.hpp"
 #include "tpt/data/loader.hpp"
+#include "tpt/data/paths.hpp"
 #include "tpt/model/checkpoint.hpp"
 #include "tpt/model/classifier_model.hpp"
 #include "tpt/predict/crop.hpp"
@@ -56,6 +58,9 @@ using tpt::resolve_device;
 struct image_job {
   std::filesystem::path file{};
   std::vector<normalized_box> boxes{whole_frame};
+  /// When set, `file` lies under this image root and must not leave it through a symbolic link
+  /// (an outside_root failure otherwise), the rule training's sources follow.
+  std::shared_ptr<const data::root_guard> root{};
 };
 
 /// Why an image has no predictions.
@@ -148,6 +153,9 @@ class batch_classifier {
       thread_local preprocess_scratch scratch;
       prepared item;
       try {
+        if (jobs[i].root)
+          if (auto why = jobs[i].root->problem(jobs[i].file))
+            throw data::image_error(jobs[i].file, data::image_problem::outside_root, *why);
         item.image = prepare_image(jobs[i].file, jobs[i].boxes, preprocess_, options_.crop, &scratch);
       } catch (const data::image_error& e) {
         item.failure = image_failure{e.problem(), e.detail()};

@@ -366,7 +366,8 @@ inline run_summary classify_images(batch_classifier& c, const std::filesystem::p
   summary.csv = o.csv;
   std::vector<image_job> jobs;
   jobs.reserve(files.size());
-  for (const auto& f : files) jobs.push_back({data::path_under_root(image_root, f), {whole_frame}});
+  const auto guard = std::make_shared<const data::root_guard>(image_root);
+  for (const auto& f : files) jobs.push_back({data::path_under_root(image_root, f), {whole_frame}, guard});
   const auto settings =
       detail::run_settings("images", std::filesystem::absolute(image_root).lexically_normal().string(), c, o);
   auto result = detail::run_jobs(c, jobs, files, settings, o, summary);
@@ -462,6 +463,7 @@ inline run_summary classify_detections(batch_classifier& c, megadetector_results
     std::vector<std::size_t> detections;
   };
   std::vector<image_job> jobs;
+  const auto guard = std::make_shared<const data::root_guard>(image_root);
   std::vector<std::string> keys;
   std::vector<job_source> sources;
   std::unordered_map<std::string, std::size_t> seen;
@@ -477,7 +479,9 @@ inline run_summary classify_detections(batch_classifier& c, megadetector_results
     }
     if (!im.contains("detections") || im["detections"].is_null()) continue;
     job_source src{i, {}};
-    image_job job{resolve_md_path(image_root, file), {}};
+    // A path relative to the image root must stay in it; an absolute one names its own file.
+    const bool relative = !file.empty() && file.front() != '/' && file.front() != '\\';
+    image_job job{resolve_md_path(image_root, file), {}, relative ? guard : nullptr};
     const auto& dets = im["detections"];
     summary.detections += dets.size();
     for (std::size_t d = 0; d < dets.size(); ++d) {
