@@ -7,6 +7,7 @@
 #include "tpt/core/device.hpp"
 #include "tpt/core/error.hpp"
 #include "tpt/core/random.hpp"
+#include "tpt/core/utf8.hpp"
 
 #include "tpt/io/atomic_file.hpp"
 #include "tpt/io/csv.hpp"

@@ -378,7 +378,8 @@ TEST_CASE("a manifest names images under a root, and a bad one gives file and li
   tpt::test::make_checkpoint(ckpt);
   const auto manifest = folder.dir / "manifest.csv";
 
-  tpt::io::write_text_atomically(manifest, "label,path\nzebra,site1/cam1/IMG_0001.JPG\ngnu,site2/cam1/frame.png\n"
+  // Paths come back in their one spelling ('./' and doubled slashes gone), as the output names them.
+  tpt::io::write_text_atomically(manifest, "label,path\nzebra,./site1/cam1/IMG_0001.JPG\ngnu,site2//cam1/frame.png\n"
                                            "zebra,site9/missing.jpg\n");
   const auto paths = tp::read_image_manifest(manifest);
   CHECK(paths == std::vector<std::string>{"site1/cam1/IMG_0001.JPG", "site2/cam1/frame.png", "site9/missing.jpg"});
@@ -423,6 +424,20 @@ TEST_CASE("list_images passes over hidden files and folders, as the training fol
   const auto listing = tp::list_images(dir.path());
   CHECK(listing.files == std::vector<std::string>{"cam1/IMG_0001.JPG"});
   CHECK(listing.ignored == 0);
+}
+
+TEST_CASE("file names JSON cannot hold are refused before any work, named byte by byte", "[run][errors]") {
+  // A Latin-1 name from an old card is a legal Linux file name but not UTF-8: written to the
+  // results it would become 'caf\uFFFD.jpg', which names no file.
+  tpt::test::scratch_dir dir("tpt-list-latin1");
+  const std::vector<std::uint8_t> bytes{'x'};
+  tpt::test::write_bytes(dir / "cam1/IMG_0001.JPG", bytes);
+  tpt::test::write_bytes(dir / "cam1/caf\xE9.jpg", bytes);
+  CHECK_THROWS_WITH(tp::list_images(dir.path()),
+                    Catch::Contains("1 image file name is not UTF-8") && Catch::Contains("'cam1/caf\\xE9.jpg'"));
+  tpt::io::write_text_atomically(dir / "m.csv", "path\ncam1/IMG_0001.JPG\ncam1/caf\xE9.jpg\n");
+  CHECK_THROWS_WITH(tp::read_image_manifest(dir / "m.csv"),
+                    Catch::Contains("m.csv:3: column 'path': 'cam1/caf\\xE9.jpg' is not UTF-8"));
 }
 
 TEST_CASE("a MegaDetector run classifies the selected detections' crops and keeps every other field", "[run][megadetector]") {

@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tpt/core/error.hpp"
+#include "tpt/core/utf8.hpp"
 #include "tpt/data/paths.hpp"
 #include "tpt/io/atomic_file.hpp"
 #include "tpt/io/csv.hpp"
@@ -55,7 +56,9 @@ struct image_listing {
 /// Every .jpg/.jpeg/.png file under `folder`, recursively (links to files are followed, links to
 /// folders are not, so a link cannot make the walk loop). Hidden files and folders (a leading
 /// '.', such as the `._IMG_0001.JPG` sidecars macOS leaves on copied camera cards) are passed
-/// over, as the training folder source does. tpt::input_error when `folder` is not one.
+/// over, as the training folder source does. tpt::input_error when `folder` is not one, and
+/// when file names are not UTF-8 (Latin-1 names from an old card): JSON cannot hold them, so the
+/// results could not name those images; the error lists them to be renamed.
 [[nodiscard]] inline image_listing list_images(const std::filesystem::path& folder) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -80,13 +83,23 @@ struct image_listing {
     }
   }
   if (ec) throw input_error(folder, fmt::format("cannot list: {}", ec.message()));
+  std::vector<std::string> not_utf8;
+  for (const auto& f : out.files)
+    if (!utf8::valid(f)) not_utf8.push_back(fmt::format("'{}'", utf8::shown(f)));
+  if (!not_utf8.empty())
+    throw input_error(folder, fmt::format("{} image file name{} not UTF-8, which MegaDetector JSON cannot hold (rename "
+                                          "them): {}{}",
+                                          not_utf8.size(), not_utf8.size() == 1 ? " is" : "s are",
+                                          fmt::join(not_utf8.begin(), not_utf8.begin() + std::min<std::ptrdiff_t>(10, std::ssize(not_utf8)), ", "),
+                                          not_utf8.size() > 10 ? ", ..." : ""));
   std::sort(out.files.begin(), out.files.end());
   return out;
 }
 
 /// The image paths of a manifest CSV (column `path`, relative to an image root; other columns are
-/// ignored). tpt::input_error with file and line for an empty, absolute, root-leaving or repeated
-/// path, or a missing column.
+/// ignored), in normal form ('./a.jpg' and 'x//a.jpg' as 'a.jpg' and 'x/a.jpg': the one spelling
+/// review tools match against the files). tpt::input_error with file and line for an empty,
+/// absolute, root-leaving or repeated path, or a missing column.
 [[nodiscard]] inline std::vector<std::string> read_image_manifest(const std::filesystem::path& manifest) {
   const io::csv_table table = io::read_csv(manifest, {"path"});
   std::vector<std::string> paths;
@@ -95,14 +108,19 @@ struct image_listing {
   for (std::size_t r = 0; r < table.rows(); ++r) {
     const std::string& p = table.at(r, "path");
     if (p.empty()) table.fail(r, "path", "is empty; expected an image path relative to the image root");
+    if (!utf8::valid(p))
+      table.fail(r, "path", fmt::format("'{}' is not UTF-8, which MegaDetector JSON cannot hold; write the manifest "
+                                        "in UTF-8 (and rename files whose names are not)",
+                                        utf8::shown(p)));
     try {
       (void)data::path_under_root(".", p);
     } catch (const input_error& e) {
       table.fail(r, "path", fmt::format("'{}': {}", p, e.reason()));
     }
-    if (auto [it, fresh] = first_line.emplace(data::normal_relative_path(p), table.line(r)); !fresh)
+    std::string normal = data::normal_relative_path(p);
+    if (auto [it, fresh] = first_line.emplace(normal, table.line(r)); !fresh)
       table.fail(r, "path", fmt::format("'{}' is listed twice (first on line {})", p, it->second));
-    paths.push_back(std::filesystem::path(p).generic_string());
+    paths.push_back(std::move(normal));
   }
   return paths;
 }

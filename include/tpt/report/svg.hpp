@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "tpt/core/error.hpp"
+#include "tpt/core/utf8.hpp"
 
 namespace tpt::svg {
 
@@ -41,16 +42,7 @@ inline std::string escape(std::string_view text) {
       ++i;
       continue;
     }
-    // A UTF-8 sequence: lead byte, then 1-3 continuation bytes; no overlong forms, no surrogates,
-    // nothing above U+10FFFF.
-    const std::size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    bool valid = n != 0 && i + n <= text.size();
-    for (std::size_t k = 1; valid && k < n; ++k) valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
-    if (valid && n >= 3) {
-      const auto c1 = static_cast<unsigned char>(text[i + 1]);
-      valid = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0) && !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
-    }
-    if (valid) {
+    if (const std::size_t n = utf8::sequence_length(text, i); n != 0) {
       out.append(text.substr(i, n));
       i += n;
     } else {
