@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,23 @@ std::vector<std::string> lines_of(const std::string& text) {
     out.push_back(text.substr(pos, nl - pos));
     pos = nl == std::string::npos ? text.size() : nl + 1;
   }
+  return out;
+}
+
+/// Every job's outcome from a classifier with this batch size and worker count, checking that
+/// each job is delivered once and in job order.
+std::vector<tp::image_outcome> classify_in_order(const std::filesystem::path& checkpoint, std::span<const tp::image_job> jobs,
+                                                 std::int64_t batch, std::size_t workers, std::int64_t k) {
+  tp::batch_classifier c(tpt::load_checkpoint(checkpoint), {.batch_size = batch, .top_k = k, .workers = workers});
+  std::vector<tp::image_outcome> out(jobs.size());
+  std::vector<std::size_t> order;
+  CHECK(c.classify(jobs, [&](std::size_t i, tp::image_outcome&& o) {
+    order.push_back(i);
+    out[i] = std::move(o);
+    return true;
+  }) == jobs.size());
+  REQUIRE(order.size() == jobs.size());
+  for (std::size_t i = 0; i < order.size(); ++i) CHECK(order[i] == i);
   return out;
 }
 
@@ -160,19 +178,7 @@ TEST_CASE("batch size and worker count do not change the predictions", "[run]") 
   std::vector<tp::image_job> jobs;
   for (const auto& f : folder.all()) jobs.push_back({folder.root() / f});
 
-  auto run = [&](std::int64_t batch, std::size_t workers) {
-    tp::batch_classifier c(tpt::load_checkpoint(ckpt), {.batch_size = batch, .top_k = 5, .workers = workers});
-    std::vector<tp::image_outcome> out(jobs.size());
-    std::vector<std::size_t> order;
-    CHECK(c.classify(jobs, [&](std::size_t i, tp::image_outcome&& o) {
-      order.push_back(i);
-      out[i] = std::move(o);
-      return true;
-    }) == jobs.size());
-    // Outcomes arrive in job order.
-    for (std::size_t i = 0; i < order.size(); ++i) CHECK(order[i] == i);
-    return out;
-  };
+  auto run = [&](std::int64_t batch, std::size_t workers) { return classify_in_order(ckpt, jobs, batch, workers, 5); };
   const auto one = run(1, 1);
   for (auto [batch, workers] : {std::pair<std::int64_t, std::size_t>{3, 2}, {64, 3}}) {
     const auto other = run(batch, workers);
@@ -234,19 +240,7 @@ TEST_CASE("an image's crops split across batches: each crop classified, images d
   }
   jobs.push_back({folder.root() / folder.bad.front(), {tp::normalized_box{0.1, 0.1, 0.2, 0.2}}});  // a failure amid them
 
-  auto run = [&](std::int64_t batch, std::size_t workers) {
-    tp::batch_classifier c(tpt::load_checkpoint(ckpt), {.batch_size = batch, .top_k = 3, .workers = workers});
-    std::vector<tp::image_outcome> out(jobs.size());
-    std::vector<std::size_t> order;
-    CHECK(c.classify(jobs, [&](std::size_t i, tp::image_outcome&& o) {
-      order.push_back(i);
-      out[i] = std::move(o);
-      return true;
-    }) == jobs.size());
-    REQUIRE(order.size() == jobs.size());
-    for (std::size_t i = 0; i < order.size(); ++i) CHECK(order[i] == i);
-    return out;
-  };
+  auto run = [&](std::int64_t batch, std::size_t workers) { return classify_in_order(ckpt, jobs, batch, workers, 3); };
   const auto one = run(1, 1);
   for (auto [batch, workers] : {std::pair<std::int64_t, std::size_t>{2, 1}, {3, 2}, {4, 1}, {7, 2}, {64, 2}}) {
     const auto other = run(batch, workers);
