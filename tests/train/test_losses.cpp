@@ -105,13 +105,14 @@ TEST_CASE("tau_normalization divides each class row by its norm to the power tau
     fc->weight.copy_(torch::tensor({3.0f, 4.0f, 0.0f, 2.0f}).view({2, 2}));
     fc->bias.fill_(0.5f);
   }
-  tpt::tau_normalization{1.0}.apply(fc);
+  tpt::tau_normalization{1.0, /*zero_bias=*/false}.apply(fc);
   CHECK(fc->weight[0][0].item<double>() == Approx(0.6));
   CHECK(fc->weight[1][1].item<double>() == Approx(1.0));
   CHECK(fc->bias[0].item<double>() == Approx(0.5));
-  tpt::tau_normalization{0.0, true}.apply(fc);  // tau 0 leaves weights alone
+  tpt::tau_normalization{0.0}.apply(fc);  // tau 0 leaves weights alone; the bias goes by default
   CHECK(fc->weight[0][0].item<double>() == Approx(0.6));
   CHECK(fc->bias[0].item<double>() == 0.0);
+  CHECK(fc->bias[1].item<double>() == 0.0);
 }
 
 TEST_CASE("loss_choice parses every loss and behaves like it", "[losses]") {

@@ -209,11 +209,13 @@ struct posthoc_logit_adjustment {
 };
 
 /// tau-normalised classifier (Kang et al. 2020): each class's weight row is divided by its norm
-/// to the power tau, which evens out the larger norms that frequent classes acquire. The bias
-/// is kept unless zero_bias is set (Kang et al.'s classifier had none).
+/// to the power tau, which evens out the larger norms that frequent classes acquire. The bias is
+/// zeroed by default, as in the authors' reference (logits = features . W~^T, no bias): a trained
+/// bias also favours the frequent classes, and keeping it would undo part of the balancing. Set
+/// zero_bias = false to keep it (as some later implementations do).
 struct tau_normalization {
   double tau = 1.0;
-  bool zero_bias = false;
+  bool zero_bias = true;
 
   void apply(torch::nn::Linear& classifier) const {
     torch::NoGradGuard no_grad;
