@@ -284,17 +284,25 @@ int run(int argc, char** argv) {
   // Paths.
   const fs::path input_file = !manifest.empty() ? fs::path(manifest) : fs::path(megadetector);
   const fs::path output_path = in_place ? fs::path(megadetector) : fs::path(output);
-  if (!megadetector.empty() && !in_place) {
-    std::error_code ec;
-    if (fs::exists(output_path, ec) && fs::equivalent(output_path, megadetector, ec))
-      throw tpt::config_error("--output", "is the input file; pass --in-place instead to replace it (atomically)");
-  }
+  // One file under two spellings ('./o.json', a link) is still one file.
+  const auto same_file = [](const fs::path& a, const fs::path& b) {
+    std::error_code ec_a, ec_b;
+    const auto ra = fs::weakly_canonical(fs::absolute(a), ec_a), rb = fs::weakly_canonical(fs::absolute(b), ec_b);
+    return !ec_a && !ec_b && ra == rb;
+  };
+  if (!in_place && !input_file.empty() && same_file(output_path, input_file))
+    throw tpt::config_error("--output", fmt::format("is the input file {}{}", input_file.string(),
+                                                    megadetector.empty() ? "; name another results file"
+                                                                         : "; pass --in-place instead to replace it (atomically)"));
   fs::path csv_path;
   if (!vm.count("no-csv")) {
     csv_path = csv.empty() ? fs::path(output_path).replace_extension(".csv") : fs::path(csv);
-    if (csv_path == output_path)
+    if (same_file(csv_path, output_path))
       throw tpt::config_error("--csv", fmt::format("would overwrite the results file {}; name another CSV file",
                                                    output_path.string()));
+    if (!input_file.empty() && same_file(csv_path, input_file))
+      throw tpt::config_error("--csv", fmt::format("would overwrite the input file {}; name another CSV file{}",
+                                                   input_file.string(), csv.empty() ? " (--csv) or --no-csv" : ""));
   }
   const fs::path root = !images.empty()      ? fs::path(images)
                         : !image_root.empty() ? fs::path(image_root)

@@ -3,15 +3,21 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <optional>
+#include <ranges>
+#include <set>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/program_options.hpp>
@@ -36,11 +42,12 @@ struct experiment_options {
   std::string split_file;
   std::string on_bad_image = "fail";
   std::int64_t image_size = 0;       // 0: 28 for Fashion-MNIST, 224 otherwise
-  std::int64_t cache_size = 0;       // stored size of decoded images; 0: image_size * 8 / 7 (224 -> 256)
+  std::int64_t cache_size = 0;       // stored size of decoded images; 0: image_size * 8 / 7 for files, image_size in memory
   std::string cache_dir;             // default: <out>/cache
   // The grid.
   std::vector<std::string> models{"all"};
-  std::vector<std::uint64_t> seeds{1};
+  std::vector<std::uint64_t> seeds{1};      // from seed_texts, checked (Boost would wrap "-1" around)
+  std::vector<std::string> seed_texts{"1"};
   std::vector<std::string> losses{"ce"};
   std::vector<std::string> posthoc;
   std::string preset_scale = "auto";
@@ -58,8 +65,8 @@ struct experiment_options {
   std::string pretrained;
   // Runtime.
   std::string device = "auto";
-  std::size_t threads = 0;
-  std::size_t workers = 0;
+  std::int64_t threads = 0;          // signed so that "-1" is refused, not wrapped around
+  std::int64_t workers = 0;
   std::string amp = "on";
   std::string channels_last = "auto";
   std::string fast_path = "on";
@@ -92,7 +99,8 @@ inline po::options_description experiment_option_groups(experiment_options& o, b
     ("split-file", po::value(&o.split_file), "read the train/validation/test split from this CSV if it exists, else write it there")
     ("on-bad-image", po::value(&o.on_bad_image)->default_value(o.on_bad_image), "fail, or skip (and list) missing or corrupt images")
     ("image-size", po::value(&o.image_size)->default_value(o.image_size), "training resolution in pixels (0: 28 for Fashion-MNIST, 224 otherwise)")
-    ("cache-size", po::value(&o.cache_size)->default_value(o.cache_size), "decoded-cache resolution (0: image size x 8/7, e.g. 256 for 224)")
+    ("cache-size", po::value(&o.cache_size)->default_value(o.cache_size),
+     "decoded-cache resolution (0: image files at image size x 8/7, e.g. 256 for 224; Fashion-MNIST and synthetic at the image size)")
     ("cache-dir", po::value(&o.cache_dir), "where decoded images are kept between runs (default: <out>/cache)")
     ("exif-orientation", po::value(&o.exif_orientation)->default_value(o.exif_orientation),
      "on: image files upright as their EXIF tag says (as MegaDetector and viewers show them); off: as stored (as Pillow's Image.open)");
@@ -103,7 +111,7 @@ inline po::options_description experiment_option_groups(experiment_options& o, b
       ("models", po::value(&o.models)->multitoken()->default_value(o.models, "all"),
        "any of baseline ros rus ros-rus-15k ros-rus-5k, or all");
   what.add_options()
-    ("seeds", po::value(&o.seeds)->multitoken()->default_value(o.seeds, "1"), "one run per seed (e.g. --seeds 1 2 3)")
+    ("seeds", po::value(&o.seed_texts)->multitoken()->default_value(o.seed_texts, "1"), "one run per seed (e.g. --seeds 1 2 3)")
     ("losses", po::value(&o.losses)->multitoken()->default_value(o.losses, "ce"),
      "ce, weighted_ce[:power], focal[:gamma], balanced_softmax, logit_adjusted[:tau]")
     ("posthoc", po::value(&o.posthoc)->multitoken(), "also evaluate post-hoc corrections: la[:tau] (logit adjustment), tau_norm[:tau]")
@@ -173,6 +181,59 @@ inline std::vector<posthoc_spec> parse_posthoc(const std::vector<std::string>& s
   return out;
 }
 
+/// --preset-scale: nullopt for "auto", else a number > 0.
+inline std::optional<double> parse_preset_scale(const std::string& text) {
+  if (text == "auto") return std::nullopt;
+  try {
+    std::size_t used = 0;
+    const double scale = std::stod(text, &used);
+    if (used != text.size() || !(scale > 0) || !std::isfinite(scale)) throw std::invalid_argument("not positive");
+    return scale;
+  } catch (const std::exception&) {
+    throw config_error("preset-scale", fmt::format("expected auto or a number > 0, got '{}'", text));
+  }
+}
+
+/// --monitor names a quantity the grid's validation reports (classification_metrics' scalars and
+/// the validation loss), checked before any data is read rather than after the first epoch.
+inline void check_monitor(const std::string& monitor) {
+  if (monitor.starts_with("train_") || monitor.starts_with("test_"))
+    throw config_error("monitor", fmt::format("'{}': early stopping follows the validation set; name a validation "
+                                              "quantity such as macro_f1 or loss",
+                                              monitor));
+  classification_metrics probe(10);
+  probe.update(torch::zeros({1, 10}), torch::zeros({1}, torch::kLong));
+  auto known = probe.scalars();
+  known["loss"] = 0;
+  if (!known.contains(detail::validation_quantity(monitor)))
+    throw config_error("monitor", fmt::format("unknown quantity '{}' (expected one of: {})", monitor,
+                                              fmt::join(known | std::views::keys, ", ")));
+}
+
+/// Seeds, losses and post-hoc corrections: each parsed, and each once (two spellings of one loss,
+/// "ce" and "cross_entropy", would train into the same run folder and collide in the report).
+inline void check_grid_lists(experiment_options& o) {
+  if (o.seed_texts.empty()) throw config_error("seeds", "give at least one seed");
+  o.seeds.clear();
+  for (const auto& text : o.seed_texts) {
+    std::uint64_t seed = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seed);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
+      throw config_error("seeds", fmt::format("expected whole numbers from 0 to 2^64-1, got '{}'", text));
+    if (std::find(o.seeds.begin(), o.seeds.end(), seed) != o.seeds.end())
+      throw config_error("seeds", fmt::format("seed {} is listed twice", seed));
+    o.seeds.push_back(seed);
+  }
+  std::map<std::string, std::string> losses;  // canonical name -> as written
+  for (const auto& l : o.losses)
+    if (auto [it, fresh] = losses.emplace(loss_choice::parse(l).name(), l); !fresh)
+      throw config_error("losses", fmt::format("'{}' and '{}' are the same loss ({})", it->second, l, it->first));
+  std::set<std::pair<std::string, double>> corrections;
+  for (const auto& p : parse_posthoc(o.posthoc))
+    if (!corrections.emplace(p.kind, p.tau).second)
+      throw config_error("posthoc", fmt::format("{} with tau {:g} is listed twice", p.kind, p.tau));
+}
+
 /// Parse argv (and --config FILE); print --help; turn every bad value into one clear line.
 /// Returns nullopt when the program should exit with `exit_code`.
 inline std::optional<experiment_options> parse_experiment_options(int argc, char** argv, const std::string& program,
@@ -212,7 +273,7 @@ inline std::optional<experiment_options> parse_experiment_options(int argc, char
     if (o.channels_last != "auto") (void)on_off(o.channels_last, "channels-last");
     for (const auto& l : o.losses) (void)loss_choice::parse(l);
     // Checked here, before any data is read or model trained, though they are used later.
-    (void)parse_posthoc(o.posthoc);
+    check_grid_lists(o);
     if (o.lr_policy != "constant" && o.lr_policy != "cosine" && o.lr_policy != "step")
       throw config_error("lr-policy", fmt::format("expected constant, cosine or step, got '{}'", o.lr_policy));
     if (o.stem != "imagenet" && o.stem != "small")
@@ -225,7 +286,14 @@ inline std::optional<experiment_options> parse_experiment_options(int argc, char
     if (o.epochs2 && *o.epochs2 < 0) throw config_error("epochs2", fmt::format("must be >= 0, got {}", *o.epochs2));
     if (o.image_size < 0 || o.image_size == 1 || o.image_size > 4096)
       throw config_error("image-size", fmt::format("expected 0 (automatic) or 2..4096, got {}", o.image_size));
-    if (o.seeds.empty()) throw config_error("seeds", "give at least one seed");
+    if (o.batch_size < 1) throw config_error("batch-size", fmt::format("must be at least 1, got {}", o.batch_size));
+    if (!(o.lr > 0) || !std::isfinite(o.lr)) throw config_error("lr", fmt::format("must be a positive number, got {}", o.lr));
+    if (o.patience < -1)
+      throw config_error("patience", fmt::format("expected -1 (the schedule's), 0 (off) or a number of epochs, got {}", o.patience));
+    if (o.threads < 0) throw config_error("threads", fmt::format("expected 0 (every core) or a number of threads, got {}", o.threads));
+    if (o.workers < 0) throw config_error("workers", fmt::format("expected 0 (automatic) or a number of threads, got {}", o.workers));
+    (void)parse_preset_scale(o.preset_scale);
+    check_monitor(o.monitor);
     exit_code = 0;
     return o;
   } catch (const po::error& e) {
@@ -403,14 +471,18 @@ inline prepared_data prepare_data(const experiment_options& o) {
 
     // The split: read back when a split file exists, drawn (seeded, grouped, stratified) otherwise.
     data::split_assignment splits;
-    if (!o.split_file.empty() && fs::exists(o.split_file)) {
-      splits = data::read_split_file(o.split_file, index);
+    // Read back when a split file exists: always for --split-file, and for the one a run wrote
+    // into --out when resuming (a resumed run must see the split it trained on, whatever seed
+    // comes first now).
+    const fs::path split_path = o.split_file.empty() ? fs::path(o.out) / "split.csv" : fs::path(o.split_file);
+    if (fs::exists(split_path) && (!o.split_file.empty() || o.resume)) {
+      splits = data::read_split_file(split_path, index);
     } else {
       data::split_options so;
       so.seed = o.seeds.front();
       so.group_by = index.has_seq_ids() ? data::split_grouping::seq_id : data::split_grouping::none;
       splits = data::assign_splits(index, so);
-      data::write_split_file(o.split_file.empty() ? fs::path(o.out) / "split.csv" : fs::path(o.split_file), index, splits);
+      data::write_split_file(split_path, index, splits);
     }
     class_names = index.class_names;
     image_size = o.image_size ? o.image_size : 224;
@@ -428,17 +500,8 @@ inline prepared_data prepare_data(const experiment_options& o) {
                                   train->size(), validation->size(), test->size(), class_names.size());
   }
   double scale = 1.0;
-  if (o.preset_scale == "auto") {
-    scale = presets::scale_for(train_counts);
-  } else {
-    try {
-      std::size_t used = 0;
-      scale = std::stod(o.preset_scale, &used);
-      if (used != o.preset_scale.size() || !(scale > 0)) throw std::invalid_argument("not positive");
-    } catch (const std::exception&) {
-      throw config_error("preset-scale", fmt::format("expected auto or a number > 0, got '{}'", o.preset_scale));
-    }
-  }
+  const auto fixed_scale = parse_preset_scale(o.preset_scale);
+  scale = fixed_scale ? *fixed_scale : presets::scale_for(train_counts);
   return prepared_data{std::move(*train), std::move(*validation), std::move(*test), std::move(class_names),
                        std::move(train_counts), std::move(description), image_size, channels, image_size <= 64, scale,
                        detail::working_settings(stored, channels, o)};
@@ -472,7 +535,7 @@ inline trainer_options trainer_options_for(const experiment_options& o, const pr
   trainer_options t;
   t.seed = seed;
   t.device = resolve_device(o.device);
-  t.loader_workers = o.workers;
+  t.loader_workers = static_cast<std::size_t>(o.workers);
   t.mixed_precision = on_off(o.amp, "amp");
   t.channels_last = o.channels_last == "auto" ? t.device.is_cuda() : on_off(o.channels_last, "channels-last");
   t.phase2_fast_path = on_off(o.fast_path, "fast-path");
@@ -534,6 +597,73 @@ using paper_trainer = two_phase<ResNet, Sampler, freeze_all_but_classifier, fixe
 using paper_model_runner = std::vector<experiment_record> (*)(const prepared_data&, const experiment_options&,
                                                               std::uint64_t seed, const std::string& loss);
 
+/// Where a run keeps its checkpoint, logs and model: <out>/runs/<model>-<loss>-seed<N>.
+inline std::filesystem::path run_directory(const experiment_options& o, paper_model which, const std::string& loss_name,
+                                           std::uint64_t seed) {
+  return std::filesystem::path(o.out) / "runs" /
+         fmt::format("{}-{}-seed{}", presets::names[static_cast<std::size_t>(which)], loss_name, seed);
+}
+
+/// What a run's result depends on, kept beside its checkpoint: a resumed run must have the same
+/// (the device, thread counts and other runtime choices may differ).
+inline nlohmann::json run_settings(const experiment_options& o, paper_model which, const std::string& loss_name,
+                                   std::uint64_t seed) {
+  return {{"model", std::string(presets::names[static_cast<std::size_t>(which)])},
+          {"loss", loss_name},
+          {"seed", seed},
+          {"dataset", o.dataset},
+          {"manifest", o.manifest},
+          {"folder", o.folder},
+          {"coco", o.coco},
+          {"images", o.images},
+          {"season", o.seasons},
+          {"imbalance", o.imbalance},
+          {"split-file", o.split_file},
+          {"on-bad-image", o.on_bad_image},
+          {"image-size", o.image_size},
+          {"cache-size", o.cache_size},
+          {"exif-orientation", on_off(o.exif_orientation, "exif-orientation")},
+          {"preset-scale", o.preset_scale},
+          {"schedule", o.schedule},
+          {"epochs1", o.epochs1 ? nlohmann::json(*o.epochs1) : nlohmann::json()},
+          {"epochs2", o.epochs2 ? nlohmann::json(*o.epochs2) : nlohmann::json()},
+          {"batch-size", o.batch_size},
+          {"lr", o.lr},
+          {"lr-policy", o.lr_policy},
+          {"patience", o.patience},
+          {"monitor", o.monitor},
+          {"phase2-augment", o.phase2_augment},
+          {"stem", o.stem},
+          {"pretrained", o.pretrained}};
+}
+
+/// For --resume, before any data is read: a run with a checkpoint must have been started with the
+/// settings of this command, or continuing it would mix two experiments under one name.
+inline void check_resumable(const experiment_options& o, paper_model which, const std::string& loss_spec,
+                            std::uint64_t seed) {
+  namespace fs = std::filesystem;
+  if (!o.resume) return;
+  const auto loss_name = loss_choice::parse(loss_spec).name();
+  const auto dir = run_directory(o, which, loss_name, seed);
+  const auto file = dir / "settings.json";
+  if (!fs::exists(dir / "checkpoint.pt") || !fs::exists(file)) return;  // nothing to resume, or from before tpt kept them
+  nlohmann::json stored;
+  try {
+    stored = nlohmann::json::parse(io::read_text(file));
+  } catch (const nlohmann::json::exception& e) {
+    throw input_error(file, fmt::format("not the settings of a run: {}", e.what()));
+  }
+  const auto now = run_settings(o, which, loss_name, seed);
+  std::vector<std::string> changed;
+  for (const auto& [key, value] : now.items())
+    if (!stored.contains(key) || stored[key] != value)
+      changed.push_back(fmt::format("{} {} -> {}", key, stored.contains(key) ? stored[key].dump() : "(none)", value.dump()));
+  if (!changed.empty())
+    throw config_error("resume", fmt::format("{} was started with other settings ({}); resume with the same settings, "
+                                             "or give another --out",
+                                             dir.string(), fmt::join(changed, ", ")));
+}
+
 template <class Trainer>
 std::vector<experiment_record> run_paper_model(paper_model which, typename Trainer::sampler_type sampler,
                                                const prepared_data& data, const experiment_options& o,
@@ -542,9 +672,10 @@ std::vector<experiment_record> run_paper_model(paper_model which, typename Train
   using trainer_type = Trainer;
   const auto loss = loss_choice::parse(loss_spec);
   const std::string name(to_string(which));
-  const auto run_dir = fs::path(o.out) / "runs" / fmt::format("{}-{}-seed{}", presets::names[static_cast<std::size_t>(which)],
-                                                              loss.name(), seed);
+  const auto run_dir = run_directory(o, which, loss.name(), seed);
   fs::create_directories(run_dir);
+  check_resumable(o, which, loss_spec, seed);  // checked for every run before training; again here for direct callers
+  io::write_text_atomically(run_dir / "settings.json", run_settings(o, which, loss.name(), seed).dump(2) + "\n");
   torch::manual_seed(static_cast<std::int64_t>(seed));  // the model's initial weights
   auto options = trainer_options_for(o, data, seed);
   options.run_name = fmt::format("{} seed {} ({})", name, seed, loss.name());

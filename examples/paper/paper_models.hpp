@@ -62,7 +62,11 @@ inline std::vector<paper_model_entry> select_models(const std::vector<std::strin
 inline int run_experiments(const std::string& program, const experiment_options& o,
                            const std::vector<paper_model_entry>& models) {
   const auto start = std::chrono::steady_clock::now();
-  const auto threads = configure_threads(o.threads);
+  // A resumed run must continue what it started: checked for every run before any data is read.
+  for (const auto seed : o.seeds)
+    for (const auto& loss : o.losses)
+      for (const auto& m : models) check_resumable(o, m.model, loss, seed);
+  const auto threads = configure_threads(static_cast<std::size_t>(o.threads));
   (void)configure_cpu_allocator();  // tensors freed each step are reused, not page-faulted in again
   const auto device = resolve_device(o.device);
   if (device.is_cuda()) configure_cuda_for_speed();
