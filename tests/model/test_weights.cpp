@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <caffe2/serialize/inline_container.h>
@@ -279,4 +280,55 @@ TEST_CASE("missing, empty, corrupt and hostile files give clear errors", "[model
   CHECK_THROWS_WITH(tpt::read_state_dict(dir / "lost.pt"), Catch::Contains("storage '0' is missing"));
   write_archive(dir / "other.pt", {{"notes.txt", "hello"}});
   CHECK_THROWS_WITH(tpt::read_state_dict(dir / "other.pt"), Catch::Contains("without data.pkl"));
+
+  // A list that holds itself (EMPTY_LIST, DUP, APPEND): the walk over the pickle stops with an
+  // error instead of recursing until the stack overflows.
+  write_archive(dir / "cycle.pt", {{"data.pkl", "\x80\x02]2a."s}});
+  CHECK_THROWS_WITH(tpt::read_state_dict(dir / "cycle.pt"),
+                    Catch::Contains("cycle.pt") && Catch::Contains("holds itself"));
+
+  // Tensors whose offset or strides take the last element's index past 2^63: wrapped around to a
+  // negative number it passed the bounds check, and the view read memory before the storage.
+  const auto text = [](const std::string& t) {
+    const auto n = static_cast<char>(t.size());
+    return "X"s + std::string{n, 0, 0, 0} + t;  // BINUNICODE
+  };
+  const auto long8 = [](std::uint64_t v) {  // LONG1 with 8 bytes
+    std::string out = "\x8a\x08"s;
+    for (int i = 0; i < 8; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+    return out;
+  };
+  const auto state_dict_with = [&](std::uint64_t offset, std::uint64_t size, std::uint64_t stride) {
+    return "\x80\x02}"s + text("fc.bias") + "ctorch._utils\n_rebuild_tensor_v2\n(("s + text("storage") +
+           "ctorch\nFloatStorage\n"s + text("0") + text("cpu") + "K\x04tQ"s + long8(offset) + long8(size) + "\x85"s +
+           long8(stride) + "\x85"s + "\x89"s + "ccollections\nOrderedDict\n)RtRs."s;
+  };
+  const std::string four_floats(16, '\0');
+  for (const auto& [what, offset, size, stride] :
+       {std::tuple{"offset 2^63-1", (1ull << 63) - 1, 2ull, 1ull}, std::tuple{"offset 2^63-2^40", (1ull << 63) - (1ull << 40), 2ull, 1ull << 40},
+        std::tuple{"stride 2^62", 0ull, 3ull, 1ull << 62}}) {
+    INFO(what);
+    write_archive(dir / "overflow.pt", {{"data.pkl", state_dict_with(offset, size, stride)}, {"data/0", four_floats}});
+    CHECK_THROWS_WITH(tpt::read_state_dict(dir / "overflow.pt"),
+                      Catch::Contains("overflow.pt") && Catch::Contains("reaches past its storage of 4 elements"));
+  }
+  // The same file with an honest view reads.
+  write_archive(dir / "view.pt", {{"data.pkl", state_dict_with(1, 2, 2)}, {"data/0", four_floats}});
+  // A disk that fills while an archive is written: an error naming the file, not std::terminate
+  // (the zip writer's destructor used to throw a second time while the first error unwound).
+  struct full_disk : std::streambuf {
+    std::size_t room = 200;
+    int overflow(int c) override {
+      if (room == 0) return traits_type::eof();
+      --room;
+      return c;
+    }
+  } disk;
+  std::ostream to_full_disk(&disk);
+  const std::vector<std::pair<std::string, torch::Tensor>> storages{{"0", torch::zeros({1000})}};
+  CHECK_THROWS_WITH(tpt::detail::pickle::write_torch_archive(dir / "full.pt", to_full_disk, "\x80\x02}."s, storages),
+                    Catch::Contains("full.pt") && Catch::Contains("disk full"));
+  const auto view = tpt::read_state_dict(dir / "view.pt");
+  REQUIRE(view.contains("fc.bias"));
+  CHECK(view["fc.bias"].sizes() == torch::IntArrayRef{2});
 }

@@ -485,31 +485,53 @@ struct torch_file {
     if (it == storages.end())
       throw input_error(file, fmt::format("tensor '{}': storage '{}' is missing", name, t.storage.key));
     const torch::Tensor& storage = it->second;
-    std::int64_t last = t.offset;
+    const std::int64_t numel = storage.numel();
+    const auto outside = [&] {
+      return input_error(file, fmt::format("tensor '{}' of size [{}], stride [{}], offset {} reaches past its storage "
+                                           "of {} elements", name, fmt::join(t.sizes, ", "), fmt::join(t.strides, ", "),
+                                           t.offset, numel));
+    };
     bool empty = false;
     for (std::size_t d = 0; d < t.sizes.size(); ++d) {
       if (t.sizes[d] < 0 || t.strides[d] < 0)
         throw input_error(file, fmt::format("tensor '{}': negative size or stride", name));
-      if (t.sizes[d] == 0) empty = true;
-      else last += (t.sizes[d] - 1) * t.strides[d];
+      empty = empty || t.sizes[d] == 0;
     }
-    if (t.offset < 0 || (!empty && last >= storage.numel()))
-      throw input_error(file, fmt::format("tensor '{}' of size [{}] reaches element {} of a storage "
-                                          "holding {}", name, fmt::join(t.sizes, ", "), last,
-                                          storage.numel()));
+    if (t.offset < 0 || t.offset > numel) throw outside();
+    if (!empty) {
+      // The last element's index, built so that it never overflows: each step must fit in what
+      // is left of the storage, or the tensor reaches past it (values from a damaged or hostile
+      // file can be anything up to 2^63).
+      std::int64_t last = t.offset;
+      for (std::size_t d = 0; d < t.sizes.size(); ++d) {
+        const std::int64_t steps = t.sizes[d] - 1;
+        if (steps > 0 && t.strides[d] > 0 && steps > (numel - 1 - last) / t.strides[d]) throw outside();
+        last += steps * t.strides[d];
+      }
+      if (last >= numel) throw outside();
+    }
     return storage.as_strided(t.sizes, t.strides, t.offset);
   }
 };
 
-inline void collect_storages(const value& v, std::map<std::string, storage_ref>& out) {
+/// Containers nest a few levels in a state_dict; a list that holds itself (DUP then APPEND) or a
+/// tower of nested lists from a damaged file would otherwise recurse until the stack overflows.
+inline constexpr int max_pickle_depth = 256;
+
+inline void collect_storages(const std::filesystem::path& file, const value& v, std::map<std::string, storage_ref>& out,
+                             int depth = 0) {
+  if (depth > max_pickle_depth)
+    throw input_error(file, fmt::format("the pickle nests containers more than {} deep (or a container holds itself)",
+                                        max_pickle_depth));
+  const auto each = [&](const value& x) { collect_storages(file, x, out, depth + 1); };
   if (const auto* t = std::get_if<tensor_ref>(&v.v)) out.emplace(t->storage.key, t->storage);
   else if (const auto* s = std::get_if<storage_ref>(&v.v)) out.emplace(s->key, *s);
-  else if (const auto* tu = std::get_if<tuple_ptr>(&v.v)) for (const auto& x : **tu) collect_storages(x, out);
-  else if (const auto* l = std::get_if<list_ptr>(&v.v)) for (const auto& x : **l) collect_storages(x, out);
+  else if (const auto* tu = std::get_if<tuple_ptr>(&v.v)) for (const auto& x : **tu) each(x);
+  else if (const auto* l = std::get_if<list_ptr>(&v.v)) for (const auto& x : **l) each(x);
   else if (const auto* d = std::get_if<dict_ptr>(&v.v))
     for (const auto& [k, x] : **d) {
-      collect_storages(k, out);
-      collect_storages(x, out);
+      each(k);
+      each(x);
     }
 }
 
@@ -562,7 +584,7 @@ inline torch_file load_zip(const std::filesystem::path& file) {
     unpickler u(file, pickle, 0, /*legacy_ids=*/false);
     torch_file out{u.load(), {}};
     std::map<std::string, storage_ref> refs;
-    collect_storages(out.root, refs);
+    collect_storages(file, out.root, refs);
     for (const auto& [key, ref] : refs) {
       const std::string record = "data/" + key;
       if (!reader.hasRecord(record))
@@ -600,7 +622,7 @@ inline torch_file load_legacy(const std::filesystem::path& file, const std::vect
   }
   torch_file out{next(true), {}};
   std::map<std::string, storage_ref> refs;
-  collect_storages(out.root, refs);
+  collect_storages(file, out.root, refs);
   const value keys = next(false);
   const auto* key_list = std::get_if<list_ptr>(&keys.v);
   if (!key_list) throw input_error(file, "legacy torch.save file without its list of storages");
@@ -758,15 +780,20 @@ class writer {
 inline void write_torch_archive(const std::filesystem::path& file, std::ostream& out, const std::string& pickle,
                                 const std::vector<std::pair<std::string, torch::Tensor>>& storages) {
   try {
+    // The writer callback always reports success: a short count makes writeRecord throw, and the
+    // writer's destructor then writes again and throws a second time, which calls
+    // std::terminate (a full disk would kill the training run). The stream remembers the failure,
+    // and it is reported below, and by write_atomically, which keeps the old file.
     caffe2::serialize::PyTorchStreamWriter archive([&](const void* data, std::size_t n) -> std::size_t {
-      out.write(static_cast<const char*>(data), static_cast<std::streamsize>(n));
-      return out ? n : 0;
+      if (out) out.write(static_cast<const char*>(data), static_cast<std::streamsize>(n));
+      return n;
     });
     archive.writeRecord("data.pkl", pickle.data(), pickle.size());
     archive.writeRecord("byteorder", "little", 6);
     for (const auto& [key, t] : storages)
       archive.writeRecord("data/" + key, t.data_ptr(), static_cast<std::size_t>(t.numel()) * t.element_size());
     archive.writeEndOfFile();
+    if (!out) throw input_error(file, "writing failed (disk full?)");
   } catch (const c10::Error& e) {
     throw input_error(file, fmt::format("writing failed ({})", e.what_without_backtrace()));
   }
