@@ -147,7 +147,11 @@ TEST_CASE("make_long_tailed: impossible settings are config errors", "[long_tail
   o.head_to_tail = {0, 1, 2};
   CHECK_THROWS_WITH(make_long_tailed(p, o), Catch::Contains("permutation"));
   CHECK_THROWS_AS(make_long_tailed(pool({100, 0, 100})), tpt::config_error);
-  CHECK_THROWS_AS(make_long_tailed(array_dataset{}), tpt::config_error);
+  CHECK_THROWS_AS(make_long_tailed(array_dataset{}), tpt::error);
+  // A label outside the classes is an error naming it, not a write past the per-class lists.
+  auto bad = pool(std::vector<int>(10, 700));
+  bad.labels[5] = 10;
+  CHECK_THROWS_WITH(make_long_tailed(bad), Catch::Contains("image 5: label 10 outside 0..9"));
 }
 
 TEST_CASE("load_long_tailed_fashion_mnist: the main job's dataset in one call", "[long_tail][fashion_mnist]") {

@@ -25,6 +25,8 @@ TEST_CASE("path_problem accepts paths inside the root and rejects escapes", "[re
   CHECK_THAT(*path_problem("a/.."), Catch::Contains("image root itself"));
   CHECK_THAT(*path_problem("a/b/"), Catch::Contains("folder"));
   CHECK_THAT(*path_problem(std::string("a\0b.jpg", 7)), Catch::Contains("NUL"));
+  CHECK_THAT(*path_problem("cam1/caf\xE9.jpg"), Catch::Contains("'cam1/caf\\xE9.jpg' is not UTF-8"));
+  CHECK_FALSE(path_problem("cam1/caf\xC3\xA9.jpg"));
 }
 
 TEST_CASE("normal_relative_path gives one spelling per image", "[records][paths]") {
@@ -117,6 +119,9 @@ TEST_CASE("dataset_index::validate names what breaks an invariant", "[records][e
   d = small_index();
   d.class_names = {"lion", "lion"};
   CHECK_THROWS_WITH(d.validate(), Catch::Contains("'lion' appears twice"));
+  d = small_index();
+  d.class_names[1] = "gu\xE9pard";  // a Latin-1 folder name: JSON (checkpoints, reports) cannot hold it
+  CHECK_THROWS_WITH(d.validate(), Catch::Contains("class 1 name 'gu\\xE9pard' is not UTF-8"));
   d = small_index();
   d.samples.clear();
   CHECK_THROWS_WITH(d.validate(), Catch::Contains("no images"));

@@ -627,6 +627,12 @@ class decoded_cache {
     std::string ignored;
     auto m = detail::map_cache(cache_file, cache_verification::structure, 1, ignored);
     if (!m) throw input_error(cache_file, fmt::format("the cache just written does not read back: {}", ignored));
+    // Another process building the same cache file (a sweep over settings sharing one cache
+    // folder) may have renamed its own over ours in between: never hand back its images as ours.
+    if (m->description != description)
+      throw input_error(cache_file, fmt::format("replaced by another process while this one built it ({}); give each "
+                                                "run its own cache file or build it once first",
+                                                detail::describe_change(m->description, description)));
     return decoded_cache(std::make_shared<const detail::cache_mapping>(std::move(*m)), true, std::move(reason));
   }
 

@@ -134,6 +134,7 @@ inline std::array<std::int64_t, num_split_kinds> apportion(std::int64_t n,
 /// (tpt::config_error) when the pool cannot supply a budget or a split would be empty for some
 /// class.
 inline long_tailed_splits make_long_tailed(const array_dataset& pool, const long_tail_options& options = {}) {
+  pool.validate("the long-tail pool");  // labels index per-class lists below: one out of range must be an error, not a write past them
   const std::array<double, num_split_kinds> fractions{options.train, options.validation, options.test};
   const double sum = fractions[0] + fractions[1] + fractions[2];
   for (std::size_t s = 0; s < num_split_kinds; ++s)

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "tpt/core/error.hpp"
+#include "tpt/core/utf8.hpp"
 
 namespace tpt::data {
 
@@ -44,11 +45,13 @@ bool walk_components(std::string_view raw, Up&& up, Down&& down) {
 
 /// Why `raw` cannot name an image under the image root, or nullopt when it can. Rejected: empty
 /// paths, absolute paths, paths whose '..' components climb out of the root, the root itself,
-/// folder paths (trailing '/') and NUL bytes. Purely lexical: symbolic links are checked by
+/// folder paths (trailing '/'), NUL bytes, and bytes that are not UTF-8 (a Latin-1 name: caches,
+/// checkpoints and results are JSON, which cannot hold it). Purely lexical: symbolic links are checked by
 /// root_guard (or resolve_under_root) when a file is opened.
 inline std::optional<std::string> path_problem(std::string_view raw) {
   if (raw.empty()) return "empty path";
   if (raw.find('\0') != std::string_view::npos) return "path contains a NUL byte";
+  if (!utf8::valid(raw)) return fmt::format("path '{}' is not UTF-8 (rename the file)", utf8::shown(raw));
   if (raw.front() == '/')
     return fmt::format("absolute path '{}' (expected a path relative to the image root)", raw);
   if (raw.back() == '/') return fmt::format("'{}' names a folder, expected an image file", raw);

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "tpt/core/error.hpp"
+#include "tpt/core/utf8.hpp"
 #include "tpt/data/detail/string_index.hpp"
 #include "tpt/data/paths.hpp"  // path_problem, normal_relative_path, resolve_under_root
 #include "tpt/io/atomic_file.hpp"
@@ -173,6 +174,9 @@ struct dataset_index {
     std::unordered_map<std::string_view, std::size_t> names;
     for (std::size_t i = 0; i < class_names.size(); ++i) {
       if (class_names[i].empty()) throw input_error(who, fmt::format("class {} has an empty name", i));
+      // Class names and paths go into JSON (caches, checkpoints, reports), which holds UTF-8 only.
+      if (!utf8::valid(class_names[i]))
+        throw input_error(who, fmt::format("class {} name '{}' is not UTF-8 (rename it)", i, utf8::shown(class_names[i])));
       if (auto [it, fresh] = names.emplace(class_names[i], i); !fresh)
         throw input_error(who, fmt::format("class name '{}' appears twice (classes {} and {})",
                                            class_names[i], it->second, i));

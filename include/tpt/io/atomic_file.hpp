@@ -42,13 +42,19 @@ inline void write_atomically(const std::filesystem::path& target,
       if (!out) throw input_error(target, "write failed (disk full?)");
     }
     // fsync so that the rename never exposes a file whose data is not on disk yet.
-    if (int fd = ::open(tmp.c_str(), O_RDONLY); fd >= 0) {
-      const int rc = ::fsync(fd);
-      ::close(fd);
-      if (rc != 0) throw input_error(target, "fsync failed");
-    }
+    const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw input_error(tmp, "cannot reopen to flush it to disk");
+    const int rc = ::fsync(fd);
+    ::close(fd);
+    if (rc != 0) throw input_error(target, "fsync failed");
     fs::rename(tmp, target, ec);
     if (ec) throw input_error(target, fmt::format("cannot replace: {}", ec.message()));
+    // And the folder, so that the rename itself survives a power loss (best effort: some file
+    // systems refuse to fsync a folder, and the data is safe either way).
+    if (const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+      (void)::fsync(dir);
+      ::close(dir);
+    }
   } catch (...) {
     fs::remove(tmp, ec);
     throw;
