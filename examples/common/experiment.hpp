@@ -197,15 +197,12 @@ inline std::optional<double> parse_preset_scale(const std::string& text) {
 /// --monitor names a quantity the grid's validation reports (classification_metrics' scalars and
 /// the validation loss), checked before any data is read rather than after the first epoch.
 inline void check_monitor(const std::string& monitor) {
-  if (monitor.starts_with("train_") || monitor.starts_with("test_"))
-    throw config_error("monitor", fmt::format("'{}': early stopping follows the validation set; name a validation "
-                                              "quantity such as macro_f1 or loss",
-                                              monitor));
+  const std::string quantity = monitored_quantity(monitor);
   classification_metrics probe(10);
   probe.update(torch::zeros({1, 10}), torch::zeros({1}, torch::kLong));
   auto known = probe.scalars();
   known["loss"] = 0;
-  if (!known.contains(detail::validation_quantity(monitor)))
+  if (!known.contains(quantity))
     throw config_error("monitor", fmt::format("unknown quantity '{}' (expected one of: {})", monitor,
                                               fmt::join(known | std::views::keys, ", ")));
 }
@@ -673,8 +670,7 @@ std::vector<experiment_record> run_paper_model(paper_model which, typename Train
   const auto loss = loss_choice::parse(loss_spec);
   const std::string name(to_string(which));
   const auto run_dir = run_directory(o, which, loss.name(), seed);
-  fs::create_directories(run_dir);
-  check_resumable(o, which, loss_spec, seed);  // checked for every run before training; again here for direct callers
+  fs::create_directories(run_dir);  // check_resumable ran for every run before the data was read
   io::write_text_atomically(run_dir / "settings.json", run_settings(o, which, loss.name(), seed).dump(2) + "\n");
   torch::manual_seed(static_cast<std::int64_t>(seed));  // the model's initial weights
   auto options = trainer_options_for(o, data, seed);

@@ -102,13 +102,11 @@ inline std::string normal_relative_path(std::string_view raw) {
 class root_guard {
  public:
   /// tpt::input_error when the root cannot be resolved.
-  explicit root_guard(const std::filesystem::path& root) : root_(root) {
+  explicit root_guard(const std::filesystem::path& root) {
     std::error_code ec;
     real_root_ = std::filesystem::weakly_canonical(root, ec);
     if (ec) throw input_error(root, fmt::format("cannot resolve the image root: {}", ec.message()));
   }
-
-  [[nodiscard]] const std::filesystem::path& root() const noexcept { return root_; }
 
   /// Where `file` (a path under the root) really leads, when a symbolic link on the way takes it
   /// outside the root; nullopt when it stays inside. A file that does not exist resolves as far
@@ -130,7 +128,6 @@ class root_guard {
   }
 
  private:
-  std::filesystem::path root_;
   std::filesystem::path real_root_;
 };
 

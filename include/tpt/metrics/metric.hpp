@@ -81,6 +81,19 @@ inline bool higher_is_better(std::string_view name) {
                                  name));
 }
 
+/// The validation scalar an early-stopping monitor names: only the validation set is watched, so
+/// "val_macro_f1" and "validation_macro_f1" name "macro_f1"; a training or test quantity
+/// ("train_loss", "test_macro_f1") is a tpt::config_error.
+inline std::string monitored_quantity(std::string_view monitor) {
+  if (monitor.starts_with("train_") || monitor.starts_with("test_"))
+    throw config_error("monitor", fmt::format("'{}': early stopping and the best weights follow the validation set; "
+                                              "name a validation quantity such as macro_f1 or loss",
+                                              monitor));
+  for (std::string_view prefix : {"val_", "validation_"})
+    if (monitor.size() > prefix.size() && monitor.starts_with(prefix)) return std::string(monitor.substr(prefix.size()));
+  return std::string(monitor);
+}
+
 /// The direction for a quantity reported by metric `m`: m.higher_is_better(name) when the metric
 /// declares its own names, the rules above otherwise.
 template <class M>

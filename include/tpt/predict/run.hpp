@@ -83,15 +83,16 @@ struct image_listing {
     }
   }
   if (ec) throw input_error(folder, fmt::format("cannot list: {}", ec.message()));
-  std::vector<std::string> not_utf8;
+  // Names the results cannot hold (not UTF-8: JSON cannot), all listed at once rather than
+  // failing on the first when the run reaches it.
+  std::vector<std::string> unusable;
   for (const auto& f : out.files)
-    if (!utf8::valid(f)) not_utf8.push_back(fmt::format("'{}'", utf8::shown(f)));
-  if (!not_utf8.empty())
-    throw input_error(folder, fmt::format("{} image file name{} not UTF-8, which MegaDetector JSON cannot hold (rename "
-                                          "them): {}{}",
-                                          not_utf8.size(), not_utf8.size() == 1 ? " is" : "s are",
-                                          fmt::join(not_utf8.begin(), not_utf8.begin() + std::min<std::ptrdiff_t>(10, std::ssize(not_utf8)), ", "),
-                                          not_utf8.size() > 10 ? ", ..." : ""));
+    if (auto why = data::path_problem(f)) unusable.push_back(*why);
+  if (!unusable.empty())
+    throw input_error(folder, fmt::format("{} image file name{} cannot be used: {}{}", unusable.size(),
+                                          unusable.size() == 1 ? "" : "s",
+                                          fmt::join(unusable.begin(), unusable.begin() + std::min<std::ptrdiff_t>(10, std::ssize(unusable)), "; "),
+                                          unusable.size() > 10 ? "; ..." : ""));
   std::sort(out.files.begin(), out.files.end());
   return out;
 }
@@ -108,15 +109,7 @@ struct image_listing {
   for (std::size_t r = 0; r < table.rows(); ++r) {
     const std::string& p = table.at(r, "path");
     if (p.empty()) table.fail(r, "path", "is empty; expected an image path relative to the image root");
-    if (!utf8::valid(p))
-      table.fail(r, "path", fmt::format("'{}' is not UTF-8, which MegaDetector JSON cannot hold; write the manifest "
-                                        "in UTF-8 (and rename files whose names are not)",
-                                        utf8::shown(p)));
-    try {
-      (void)data::path_under_root(".", p);
-    } catch (const input_error& e) {
-      table.fail(r, "path", fmt::format("'{}': {}", p, e.reason()));
-    }
+    if (auto why = data::path_problem(p)) table.fail(r, "path", fmt::format("'{}': {}", utf8::shown(p), *why));
     std::string normal = data::normal_relative_path(p);
     if (auto [it, fresh] = first_line.emplace(normal, table.line(r)); !fresh)
       table.fail(r, "path", fmt::format("'{}' is listed twice (first on line {})", p, it->second));

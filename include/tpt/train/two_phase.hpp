@@ -124,14 +124,6 @@ struct evaluation {
 
 namespace detail {
 
-/// The validation scalar a monitor names: early stopping only ever watches the validation set, so
-/// "val_macro_f1" and "validation_macro_f1" name "macro_f1".
-inline std::string validation_quantity(std::string_view monitor) {
-  for (std::string_view prefix : {"val_", "validation_"})
-    if (monitor.size() > prefix.size() && monitor.starts_with(prefix)) return std::string(monitor.substr(prefix.size()));
-  return std::string(monitor);
-}
-
 /// The summed cross-entropy of an evaluation, accumulated on the model's device (in double) and
 /// read once.
 class loss_total {
@@ -637,10 +629,7 @@ class two_phase {
     const bool fast = phase == 2 && options_.phase2_fast_path && freezer_.classifier_only() && !augment;
     result.fast_path = fast;
     const bool higher = higher_is_better(metric_, stop.monitor);
-    if (stop.monitor.starts_with("train_") || stop.monitor.starts_with("test_"))
-      throw config_error("monitor", fmt::format("'{}': early stopping and the best weights follow the validation set; "
-                                                "name a validation quantity such as macro_f1 or loss",
-                                                stop.monitor));
+    const std::string monitored = monitored_quantity(stop.monitor);
 
     [[maybe_unused]] phase_begin_event begin{phase, epochs, first_epoch, result.examples_per_epoch, batch_size,
                             detail::count_trainable(*model_), fast};
@@ -722,7 +711,7 @@ class two_phase {
       // Validation, early stopping, best weights.
       const auto scalars = validate(validation, val_features);
       bool improved = false;
-      if (auto it = scalars.find(detail::validation_quantity(stop.monitor)); it != scalars.end()) {
+      if (auto it = scalars.find(monitored); it != scalars.end()) {
         const double v = it->second;
         improved = state_.best_epoch < 0 || (higher ? v > state_.best_value + stop.min_delta : v < state_.best_value - stop.min_delta);
         if (improved) {
