@@ -2,8 +2,10 @@
 // error naming the file and the problem.
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <tuple>
+#include <variant>
 #include <vector>
 
 #include <caffe2/serialize/inline_container.h>
@@ -13,6 +15,7 @@
 
 #include "model_test_support.hpp"
 #include "tpt/model/resnet.hpp"
+#include "tpt/model/detail/torch_pickle.hpp"
 #include "tpt/model/weights.hpp"
 #include "tpt_test_support.hpp"
 
@@ -331,4 +334,73 @@ TEST_CASE("missing, empty, corrupt and hostile files give clear errors", "[model
   const auto view = tpt::read_state_dict(dir / "view.pt");
   REQUIRE(view.contains("fc.bias"));
   CHECK(view["fc.bias"].sizes() == torch::IntArrayRef{2});
+}
+
+TEST_CASE("pickles that nest deep, copy long strings over and over or build big dicts stay in bounds",
+          "[model][weights][errors]") {
+  namespace pickle = tpt::detail::pickle;
+  tpt::test::scratch_dir dir("tpt-pickle");
+  const auto u32 = [](std::size_t v) {
+    std::string out;
+    for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+    return out;
+  };
+  const auto text = [&](const std::string& t) { return "X"s + u32(t.size()) + t; };  // BINUNICODE
+
+  // A million TUPLE1 opcodes (one byte each) nest a million tuples. Destroying them used to
+  // recurse once per level and overflow the stack: the error below was never seen, the process
+  // died. Both ways out are covered: the walk over a finished pickle, and a pickle cut short.
+  const std::string tower(1'000'000, '\x85');
+  write_archive(dir / "tower.pt", {{"data.pkl", "\x80\x02N"s + tower + "."s}});
+  CHECK_THROWS_WITH(tpt::read_state_dict(dir / "tower.pt"),
+                    Catch::Contains("tower.pt") && Catch::Contains("more than 256 deep"));
+  write_archive(dir / "tower-cut.pt", {{"data.pkl", "\x80\x02N"s + tower}});
+  CHECK_THROWS_WITH(tpt::read_state_dict(dir / "tower-cut.pt"),
+                    Catch::Contains("tower-cut.pt") && Catch::Contains("needs 1 more bytes"));
+  // A chain of lists each appended into the one before (through the memo) nests as deep.
+  std::string chain = "\x80\x02]r"s + u32(0);
+  for (std::size_t i = 1; i < 200'000; ++i) chain += "]r"s + u32(i) + "j"s + u32(i - 1) + "j"s + u32(i) + "a00"s;
+  write_archive(dir / "chain.pt", {{"data.pkl", chain + "."s}});
+  CHECK_THROWS_WITH(tpt::read_state_dict(dir / "chain.pt"), Catch::Contains("more than 256 deep"));
+
+  // One string of 1 MiB read from the memo a thousand times would ask for a GiB of copies; the
+  // reader stops at 16 times the pickle's size plus 64 MiB and says why.
+  std::string copies = "\x80\x02"s + text(std::string(1 << 20, 's')) + "q\x00"s;
+  for (int i = 0; i < 1000; ++i) copies += "h\x00"s;
+  write_archive(dir / "copies.pt", {{"data.pkl", copies + "."s}});
+  CHECK_THROWS_WITH(tpt::read_state_dict(dir / "copies.pt"),
+                    Catch::Contains("copies.pt") && Catch::Contains("copies more than 16 times its own size"));
+  // A few copies of a long string are fine.
+  std::string few = "\x80\x02"s + text(std::string(1 << 20, 's')) + "q\x00"s + "h\x00h\x00\x86\x86."s;
+  write_archive(dir / "few.pt", {{"data.pkl", few}});
+  CHECK(std::holds_alternative<pickle::tuple_ptr>(pickle::load_torch_file(dir / "few.pt").root.v));
+
+  // A dict of 200,000 keys in one SETITEMS, each key twice: the second value replaces the first
+  // (as in Python) and the order is the first insertion's. The key search used to be linear.
+  std::string big = "\x80\x02}("s;
+  for (int round = 0; round < 2; ++round)
+    for (int k = 0; k < 200'000; ++k) big += text(fmt::format("k{}", k)) + "J"s + u32(static_cast<std::size_t>(k + round));
+  write_archive(dir / "big.pt", {{"data.pkl", big + "u."s}});
+  const auto loaded = pickle::load_torch_file(dir / "big.pt");
+  const auto& dict = *std::get<pickle::dict_ptr>(loaded.root.v);
+  REQUIRE(dict.size() == 200'000);
+  CHECK(std::get<std::string>(dict.front().first.v) == "k0");
+  CHECK(std::get<std::int64_t>(dict.front().second.v) == 1);
+  CHECK(std::get<std::string>(dict.back().first.v) == "k199999");
+  CHECK(std::get<std::int64_t>(dict.back().second.v) == 200'000);
+
+  // A list that holds itself (load_torch_file refuses it, see above) is freed with its heap; it
+  // leaked before. Its values stay readable while the heap lives.
+  std::weak_ptr<std::vector<pickle::value>> cycle;
+  {
+    const std::string bytes = "\x80\x02]2a."s;
+    auto containers = std::make_shared<pickle::heap>();
+    pickle::unpickler reader(dir / "self.pkl", containers, bytes, 0, false);
+    const pickle::value self = reader.load();
+    const auto& list = std::get<pickle::list_ptr>(self.v);
+    REQUIRE(list->size() == 1);
+    CHECK(std::get<pickle::list_ptr>(list->front().v) == list);
+    cycle = list;
+  }
+  CHECK(cycle.expired());
 }

@@ -88,6 +88,39 @@ inline std::string kind_name(const value& x) {
   return std::visit(visitor{}, x.v);
 }
 
+/// Owns every container the pickles of one file build, so that they die without recursion.
+///
+/// Containers hold each other through shared pointers, so destroying the outermost one would
+/// destroy the next one inside it, and so on: a damaged or hostile file of a million TUPLE1
+/// opcodes (one byte each) nests a million tuples and overflows the stack on the way out, and a
+/// list that holds itself would never be freed. The heap keeps a second owner of each container
+/// and, when it dies, empties them one by one: every element that goes is then only a count
+/// dropping on a container the heap still holds. Values taken out of a torch_file stay valid
+/// while the file lives; its containers are empty after.
+class heap {
+ public:
+  heap() = default;
+  heap(const heap&) = delete;
+  heap& operator=(const heap&) = delete;
+  ~heap() {
+    for (auto& s : sequences_) s->clear();
+    for (auto& d : dicts_) d->clear();
+  }
+
+  std::shared_ptr<std::vector<value>> sequence(std::vector<value> items = {}) {
+    sequences_.push_back(std::make_shared<std::vector<value>>(std::move(items)));
+    return sequences_.back();
+  }
+  dict_ptr dict() {
+    dicts_.push_back(std::make_shared<std::vector<std::pair<value, value>>>());
+    return dicts_.back();
+  }
+
+ private:
+  std::vector<std::shared_ptr<std::vector<value>>> sequences_;  // lists and tuples
+  std::vector<dict_ptr> dicts_;
+};
+
 /// The element type a torch.<Name>Storage class stands for.
 inline std::optional<c10::ScalarType> storage_dtype(const global& g) {
   if (g.module != "torch") return std::nullopt;
@@ -108,9 +141,16 @@ inline std::optional<c10::ScalarType> storage_dtype(const global& g) {
 class unpickler {
  public:
   /// `legacy_ids`: persistent ids carry the legacy format's sixth field (view metadata).
-  unpickler(const std::filesystem::path& file, std::span<const char> bytes, std::size_t pos,
-            bool legacy_ids)
-      : file_(file), bytes_(bytes), pos_(pos), legacy_ids_(legacy_ids) {}
+  unpickler(const std::filesystem::path& file, std::shared_ptr<heap> containers, std::span<const char> bytes,
+            std::size_t pos, bool legacy_ids)
+      : heap_(std::move(containers)), file_(file), bytes_(bytes), pos_(pos), legacy_ids_(legacy_ids),
+        copy_budget_(copy_budget_factor * bytes.size() + copy_budget_floor) {}
+
+  /// Containers are shared, not copied, by DUP and the memo; the other values are copied, so a
+  /// file could ask for one long string a million times. Copies may add up to this many times
+  /// the pickle's size (plus the floor); a state_dict copies a few short strings per tensor.
+  static constexpr std::size_t copy_budget_factor = 16;
+  static constexpr std::size_t copy_budget_floor = std::size_t{64} << 20;
 
   value load() {
     for (;;) {
@@ -126,7 +166,7 @@ class unpickler {
         case '(': marks_.push_back(stack_.size()); break;  // MARK
         case '0': pop(at); break;                          // POP
         case '1': pop_mark(at); break;                     // POP_MARK
-        case '2': push(top(at)); break;                    // DUP
+        case '2': push(copy(at, top(at))); break;          // DUP
         case 'N': push(value{none{}}); break;
         case 0x88: push(value{true}); break;   // NEWTRUE
         case 0x89: push(value{false}); break;  // NEWFALSE
@@ -152,13 +192,13 @@ class unpickler {
         case 0x8e: push(string(read(size(at, little<std::uint64_t>(read(8)))))); break;
         case 'T': push(string(read(size(at, little<std::int32_t>(read(4)))))); break;  // BINSTRING
         case 'U': push(string(read(little<std::uint8_t>(read(1))))); break;  // SHORT_BINSTRING
-        case ')': push(value{std::make_shared<const std::vector<value>>()}); break;
-        case 't': push(value{tuple_ptr(std::make_shared<const std::vector<value>>(pop_mark(at)))}); break;
+        case ')': push(value{tuple_ptr(heap_->sequence())}); break;                  // EMPTY_TUPLE
+        case 't': push(value{tuple_ptr(heap_->sequence(pop_mark(at)))}); break;      // TUPLE
         case 0x85: push(tuple_of(at, 1)); break;  // TUPLE1
         case 0x86: push(tuple_of(at, 2)); break;  // TUPLE2
         case 0x87: push(tuple_of(at, 3)); break;  // TUPLE3
-        case ']': push(value{std::make_shared<std::vector<value>>()}); break;  // EMPTY_LIST
-        case 'l': push(value{std::make_shared<std::vector<value>>(pop_mark(at))}); break;  // LIST
+        case ']': push(value{heap_->sequence()}); break;              // EMPTY_LIST
+        case 'l': push(value{heap_->sequence(pop_mark(at))}); break;  // LIST
         case 'a': {                                                            // APPEND
           value item = pop(at);
           as_list(at, top(at))->push_back(std::move(item));
@@ -170,11 +210,11 @@ class unpickler {
           std::move(items.begin(), items.end(), std::back_inserter(*list));
           break;
         }
-        case '}': push(value{std::make_shared<std::vector<std::pair<value, value>>>()}); break;
-        case 'd': {  // DICT
+        case '}': push(value{heap_->dict()}); break;  // EMPTY_DICT
+        case 'd': {                                    // DICT
           auto items = pop_mark(at);
-          auto dict = std::make_shared<std::vector<std::pair<value, value>>>();
-          set_items(at, *dict, items);
+          auto dict = heap_->dict();
+          set_items(at, dict, items);
           push(value{dict});
           break;
         }
@@ -182,12 +222,12 @@ class unpickler {
           value v = pop(at);
           value k = pop(at);
           std::vector<value> items{std::move(k), std::move(v)};
-          set_items(at, *as_dict(at, top(at)), items);
+          set_items(at, as_dict(at, top(at)), items);
           break;
         }
         case 'u': {  // SETITEMS
           auto items = pop_mark(at);
-          set_items(at, *as_dict(at, top(at)), items);
+          set_items(at, as_dict(at, top(at)), items);
           break;
         }
         case 'c': {  // GLOBAL
@@ -217,10 +257,10 @@ class unpickler {
             fail(at, fmt::format("cannot set state on a {}", kind_name(object)));
           break;
         }
-        case 'q': memo_[little<std::uint8_t>(read(1))] = top(at); break;    // BINPUT
-        case 'r': memo_[little<std::uint32_t>(read(4))] = top(at); break;   // LONG_BINPUT
-        case 0x94: memo_[memo_.size()] = top(at); break;                    // MEMOIZE
-        case 'p': memo_[text_index(at, line(at))] = top(at); break;         // PUT
+        case 'q': memo_[little<std::uint8_t>(read(1))] = copy(at, top(at)); break;    // BINPUT
+        case 'r': memo_[little<std::uint32_t>(read(4))] = copy(at, top(at)); break;   // LONG_BINPUT
+        case 0x94: memo_[memo_.size()] = copy(at, top(at)); break;                    // MEMOIZE
+        case 'p': memo_[text_index(at, line(at))] = copy(at, top(at)); break;         // PUT
         case 'h': push(memo(at, little<std::uint8_t>(read(1)))); break;     // BINGET
         case 'j': push(memo(at, little<std::uint32_t>(read(4)))); break;    // LONG_BINGET
         case 'g': push(memo(at, text_index(at, line(at)))); break;          // GET
@@ -351,13 +391,35 @@ class unpickler {
   value tuple_of(std::size_t at, std::size_t n) {
     std::vector<value> items(n);
     for (std::size_t i = n; i-- > 0;) items[i] = pop(at);
-    return value{tuple_ptr(std::make_shared<const std::vector<value>>(std::move(items)))};
+    return value{tuple_ptr(heap_->sequence(std::move(items)))};
   }
 
-  value memo(std::size_t at, std::size_t index) const {
+  value memo(std::size_t at, std::size_t index) {
     auto it = memo_.find(index);
     if (it == memo_.end()) fail(at, fmt::format("memo entry {} was never stored", index));
-    return it->second;
+    return copy(at, it->second);
+  }
+
+  /// The bytes a copy of `v` allocates (containers are shared, so they cost nothing).
+  static std::size_t copy_cost(const value& v) {
+    if (const auto* s = std::get_if<std::string>(&v.v)) return s->size();
+    if (const auto* g = std::get_if<global>(&v.v)) return g->module.size() + g->name.size();
+    if (const auto* s = std::get_if<storage_ref>(&v.v)) return s->key.size();
+    if (const auto* t = std::get_if<tensor_ref>(&v.v))
+      return t->storage.key.size() + sizeof(std::int64_t) * (t->sizes.size() + t->strides.size());
+    return 0;
+  }
+
+  void charge(std::size_t at, std::size_t bytes) {
+    if (bytes > copy_budget_)
+      fail(at, fmt::format("copies more than {} times its own size in values (the same long string or "
+                           "tuple read from the memo over and over)", copy_budget_factor));
+    copy_budget_ -= bytes;
+  }
+
+  value copy(std::size_t at, const value& v) {
+    charge(at, copy_cost(v));
+    return v;
   }
 
   list_ptr as_list(std::size_t at, const value& v) const {
@@ -370,8 +432,11 @@ class unpickler {
     fail(at, fmt::format("expected a dict, found {}", kind_name(v)));
   }
 
-  std::string as_string(std::size_t at, const value& v, std::string_view what) const {
-    if (const auto* s = std::get_if<std::string>(&v.v)) return *s;
+  std::string as_string(std::size_t at, const value& v, std::string_view what) {
+    if (const auto* s = std::get_if<std::string>(&v.v)) {
+      charge(at, s->size());
+      return *s;
+    }
     fail(at, fmt::format("{}: expected a str, found {}", what, kind_name(v)));
   }
 
@@ -385,28 +450,28 @@ class unpickler {
     fail(at, fmt::format("{}: expected a tuple, found {}", what, kind_name(v)));
   }
 
-  std::vector<std::int64_t> int_tuple(std::size_t at, const value& v, std::string_view what) const {
+  std::vector<std::int64_t> int_tuple(std::size_t at, const value& v, std::string_view what) {
+    const auto& items = as_tuple(at, v, what);
+    charge(at, sizeof(std::int64_t) * items.size());
     std::vector<std::int64_t> out;
-    for (const auto& x : as_tuple(at, v, what)) out.push_back(as_int(at, x, what));
+    for (const auto& x : items) out.push_back(as_int(at, x, what));
     return out;
   }
 
-  void set_items(std::size_t at, std::vector<std::pair<value, value>>& dict,
-                 std::vector<value>& items) const {
+  void set_items(std::size_t at, const dict_ptr& dict, std::vector<value>& items) {
     if (items.size() % 2 != 0) fail(at, "odd number of items for a dict");
+    // Python replaces an existing key; keys in state dicts are str, so those are looked up (in
+    // an index per dict, so that a dict of n keys builds in O(n), not O(n^2)).
+    auto& index = str_keys_[dict.get()];
     for (std::size_t i = 0; i < items.size(); i += 2) {
-      // Python replaces an existing key; keys in state dicts are str, so compare those.
       if (const auto* k = std::get_if<std::string>(&items[i].v)) {
-        auto same = [&](const auto& kv) {
-          const auto* other = std::get_if<std::string>(&kv.first.v);
-          return other && *other == *k;
-        };
-        if (auto it = std::find_if(dict.begin(), dict.end(), same); it != dict.end()) {
-          it->second = std::move(items[i + 1]);
+        const auto [it, fresh] = index.try_emplace(*k, dict->size());
+        if (!fresh) {
+          (*dict)[it->second].second = std::move(items[i + 1]);
           continue;
         }
       }
-      dict.emplace_back(std::move(items[i]), std::move(items[i + 1]));
+      dict->emplace_back(std::move(items[i]), std::move(items[i + 1]));
     }
   }
 
@@ -422,11 +487,12 @@ class unpickler {
     };
     if (g->module == "collections" && g->name == "OrderedDict") {
       if (!args.empty()) fail(at, "OrderedDict built from arguments");
-      return value{std::make_shared<std::vector<std::pair<value, value>>>()};
+      return value{heap_->dict()};
     }
     if (g->module == "torch._utils" && (g->name == "_rebuild_tensor_v2" || g->name == "_rebuild_tensor")) {
       const auto* storage = std::get_if<storage_ref>(&arg(0).v);
       if (!storage) fail(at, fmt::format("tensor without a storage ({})", kind_name(arg(0))));
+      charge(at, storage->key.size());
       tensor_ref t{*storage, as_int(at, arg(1), "storage offset"), int_tuple(at, arg(2), "tensor size"),
                    int_tuple(at, arg(3), "tensor stride")};
       if (t.sizes.size() != t.strides.size()) fail(at, "tensor size and stride differ in length");
@@ -435,13 +501,13 @@ class unpickler {
     if (g->module == "torch._utils" &&
         (g->name == "_rebuild_parameter" || g->name == "_rebuild_parameter_with_state")) {
       if (!std::holds_alternative<tensor_ref>(arg(0).v)) fail(at, "parameter without a tensor");
-      return arg(0);
+      return copy(at, arg(0));
     }
     // LibTorch's pickler tags typed containers; the tag changes nothing about the value.
     if (g->module == "torch.jit._pickle" &&
         (g->name == "restore_type_tag" || g->name == "build_intlist" ||
          g->name == "build_doublelist" || g->name == "build_boollist" || g->name == "build_tensorlist"))
-      return arg(0);
+      return copy(at, arg(0));
     throw input_error(file_, fmt::format("holds a Python object of type {}.{}, which tpt does not read: "
                                          "expected a state_dict (a dict of tensors) saved with torch.save",
                                          g->module, g->name));
@@ -464,17 +530,22 @@ class unpickler {
     return value{std::move(s)};
   }
 
+  // First, so that it outlives the stack and the memo: what they hold dies without recursion.
+  std::shared_ptr<heap> heap_;
   const std::filesystem::path& file_;
   std::span<const char> bytes_;
   std::size_t pos_;
   bool legacy_ids_;
+  std::size_t copy_budget_;
   std::vector<value> stack_;
   std::vector<std::size_t> marks_;
   std::unordered_map<std::size_t, value> memo_;
+  std::unordered_map<const void*, std::unordered_map<std::string, std::size_t>> str_keys_;
 };
 
 /// A loaded torch.save file: the unpickled object and the storages its tensors view.
 struct torch_file {
+  std::shared_ptr<heap> containers;  // owns root's containers (first: it dies last)
   value root;
   std::map<std::string, torch::Tensor> storages;
 
@@ -581,8 +652,9 @@ inline torch_file load_zip(const std::filesystem::path& file) {
     }
     auto [pickle_ptr, pickle_size] = reader.getRecord("data.pkl");
     std::span<const char> pickle(static_cast<const char*>(pickle_ptr.get()), pickle_size);
-    unpickler u(file, pickle, 0, /*legacy_ids=*/false);
-    torch_file out{u.load(), {}};
+    auto containers = std::make_shared<heap>();
+    unpickler u(file, containers, pickle, 0, /*legacy_ids=*/false);
+    torch_file out{containers, u.load(), {}};
     std::map<std::string, storage_ref> refs;
     collect_storages(file, out.root, refs);
     for (const auto& [key, ref] : refs) {
@@ -602,8 +674,9 @@ inline torch_file load_zip(const std::filesystem::path& file) {
 inline torch_file load_legacy(const std::filesystem::path& file, const std::vector<char>& bytes) {
   std::span<const char> all(bytes);
   std::size_t pos = legacy_magic.size();
+  auto containers = std::make_shared<heap>();  // before the values below, which it outlives
   auto next = [&](bool legacy_ids) {
-    unpickler u(file, all, pos, legacy_ids);
+    unpickler u(file, containers, all, pos, legacy_ids);
     value v = u.load();
     pos = u.position();
     return v;
@@ -620,7 +693,7 @@ inline torch_file load_legacy(const std::filesystem::path& file, const std::vect
         throw input_error(file, "was saved on a big-endian machine, which tpt does not read");
     }
   }
-  torch_file out{next(true), {}};
+  torch_file out{containers, next(true), {}};
   std::map<std::string, storage_ref> refs;
   collect_storages(file, out.root, refs);
   const value keys = next(false);
