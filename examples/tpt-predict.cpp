@@ -3,6 +3,7 @@
 // every image of a folder or manifest, or every animal detection of a MegaDetector file.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -21,6 +22,7 @@
 #include <torch/torch.h>
 
 #include "tpt/core/error.hpp"
+#include "tpt/io/atomic_file.hpp"
 #include "tpt/model/checkpoint.hpp"
 #include "tpt/predict/megadetector.hpp"
 #include "tpt/predict/prediction.hpp"
@@ -285,11 +287,7 @@ int run(int argc, char** argv) {
   const fs::path input_file = !manifest.empty() ? fs::path(manifest) : fs::path(megadetector);
   const fs::path output_path = in_place ? fs::path(megadetector) : fs::path(output);
   // One file under two spellings ('./o.json', a link) is still one file.
-  const auto same_file = [](const fs::path& a, const fs::path& b) {
-    std::error_code ec_a, ec_b;
-    const auto ra = fs::weakly_canonical(fs::absolute(a), ec_a), rb = fs::weakly_canonical(fs::absolute(b), ec_b);
-    return !ec_a && !ec_b && ra == rb;
-  };
+  using tpt::io::same_file;
   if (!in_place && !input_file.empty() && same_file(output_path, input_file))
     throw tpt::config_error("--output", fmt::format("is the input file {}{}", input_file.string(),
                                                     megadetector.empty() ? "; name another results file"
@@ -303,6 +301,24 @@ int run(int argc, char** argv) {
     if (!input_file.empty() && same_file(csv_path, input_file))
       throw tpt::config_error("--csv", fmt::format("would overwrite the input file {}; name another CSV file{}",
                                                    input_file.string(), csv.empty() ? " (--csv) or --no-csv" : ""));
+  }
+  {
+    // Every file this run writes or deletes (the checkpoint goes at the end) against the model
+    // and the input; the library's own check (the same rules) with the options' names.
+    const tp::run_options files{.output = output_path, .csv = csv_path, .checkpoint_file = checkpoint_file,
+                                .checkpoint_every = checkpoint_every};
+    const auto checkpoint = checkpoint_every > 0 ? tp::detail::checkpoint_path(files) : fs::path();
+    for (const auto& [option, file] : {std::pair{"--output", output_path}, std::pair{"--csv", csv_path},
+                                       std::pair{"--checkpoint-file", checkpoint}})
+      if (same_file(file, model))
+        throw tpt::config_error(option, fmt::format("'{}' is the model file; name another file", file.string()));
+    try {
+      tp::detail::check_run_options(files, input_file, in_place);
+    } catch (const tpt::config_error& e) {
+      std::string option = "--" + e.option();
+      std::replace(option.begin(), option.end(), ' ', '-');
+      throw tpt::config_error(option, e.reason());
+    }
   }
   const fs::path root = !images.empty()      ? fs::path(images)
                         : !image_root.empty() ? fs::path(image_root)

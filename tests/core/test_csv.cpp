@@ -18,9 +18,10 @@ std::filesystem::path write(const tpt::test::scratch_dir& dir, const std::string
 TEST_CASE("read_csv reads required and optional columns in any order", "[csv]") {
   tpt::test::scratch_dir dir;
   auto p = write(dir, "m.csv",
+                 "# a comment line\n"
                  "label,extra,path,split\n"
                  "zebra,x,a/1.jpg,train\n"
-                 "# a comment line\n"
+                 "\n"
                  "\"gazelle, Thomson's\",y,\"b/\"\"2\"\".jpg\",test\n");
   auto t = tpt::io::read_csv(p, {"path", "label"}, {"split", "seq_id"});
   REQUIRE(t.rows() == 2);
@@ -30,8 +31,29 @@ TEST_CASE("read_csv reads required and optional columns in any order", "[csv]") 
   CHECK(t.at(0, "path") == "a/1.jpg");
   CHECK(t.at(1, "label") == "gazelle, Thomson's");
   CHECK(t.at(1, "path") == "b/\"2\".jpg");
-  CHECK(t.line(0) == 2);
-  CHECK(t.line(1) == 4);
+  CHECK(t.line(0) == 3);
+  CHECK(t.line(1) == 5);
+}
+
+TEST_CASE("read_csv skips blank lines anywhere; '#' starts a comment only before the header", "[csv]") {
+  tpt::test::scratch_dir dir;
+  // Editors and `echo >>` leave blank lines (CRLF ones too, and lines of spaces). After the header
+  // a line starting with '#' is a row: a file named '#1.jpg', which pandas does not quote, used
+  // to vanish without a word.
+  auto p = write(dir, "m.csv",
+                 "\n# written by hand\n  \npath,label\r\n\r\n#1.jpg,zebra\r\n \t \nb.jpg,lion\n\n\n");
+  auto t = tpt::io::read_csv(p, {"path", "label"});
+  REQUIRE(t.rows() == 2);
+  CHECK(t.at(0, "path") == "#1.jpg");
+  CHECK(t.line(0) == 6);
+  CHECK(t.at(1, "path") == "b.jpg");
+  CHECK(t.line(1) == 8);
+  // A comment after the header is then a short row, named with its line, not data lost quietly.
+  auto late = write(dir, "late.csv", "path,label\na.jpg,zebra\n# a late comment\n");
+  CHECK_THROWS_WITH(tpt::io::read_csv(late, {"path", "label"}), Catch::Contains("late.csv:3"));
+  // A file read after a failed one starts before its header again.
+  auto q = write(dir, "q.csv", "# note\npath,label\na.jpg,x\n");
+  CHECK(tpt::io::read_csv(q, {"path", "label"}).rows() == 1);
 }
 
 TEST_CASE("read_csv converts cells and names the culprit when it cannot", "[csv]") {

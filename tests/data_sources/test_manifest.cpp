@@ -15,10 +15,11 @@ using tpt::test::write_file;
 TEST_CASE("read_manifest reads every column and infers sorted classes", "[manifest]") {
   tpt::test::scratch_dir dir;
   const auto m = write_file(dir / "set/manifest.csv",
+                            "# a comment\n"
                             "path,label,split,seq_id,location,extra\n"
                             "S9/a.jpg,zebra,train,SEQ1,B04,x\n"
-                            "# a comment\n"
-                            "./S9/b.jpg,lion,val,SEQ1,B04,y\n"
+                            "\n"
+                            ".\\S9\\b.jpg,lion,val,SEQ1,B04,y\n"
                             "S9/c.jpg,\"gazelle, Thomson's\",,SEQ2,,z\n");
   const auto d = read_manifest(m);
   CHECK(d.image_root == dir / "set");

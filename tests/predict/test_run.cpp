@@ -332,13 +332,27 @@ TEST_CASE("a stopped run resumes from its checkpoint and ends with the same file
     o.stop_requested = {};
     const auto resumed = tp::classify_images(classifier, folder.root(), files, o);
     CHECK_FALSE(resumed.stopped);
-    CHECK(resumed.resumed == 4);
-    CHECK(resumed.processed == 5);
+    CHECK(resumed.resumed == 3);  // the block's failure (site1/cam2/IMG_0002.JPG) is read again
+    CHECK(resumed.processed == 6);
     CHECK(resumed.failed == whole.failed);
     CHECK_FALSE(std::filesystem::exists(journal));
     CHECK(tpt::io::read_text(o.csv) == tpt::io::read_text(folder.dir / "whole.csv"));
     CHECK(without_time(tp::megadetector_results::read(o.output).document()) ==
           without_time(tp::megadetector_results::read(folder.dir / "whole.json").document()));
+  }
+  SECTION("an image that failed is tried again on resuming") {
+    // The first block's failure is not taken from the checkpoint: a file still being copied (here:
+    // cut short, then complete), or a share that was not mounted, may be readable now.
+    const auto saved = lines_of(tpt::io::read_text(journal));
+    REQUIRE(std::any_of(saved.begin(), saved.end(), [](const std::string& line) {
+      return line.find("site1/cam2/IMG_0002.JPG") != std::string::npos && line.find("\"failure\"") != std::string::npos;
+    }));
+    tpt::test::write_bytes(folder.root() / "site1/cam2/IMG_0002.JPG", tpt::test::jpeg_fixture(240, 320, 3, 17));
+    o.stop_requested = {};
+    const auto resumed = tp::classify_images(classifier, folder.root(), files, o);
+    CHECK(resumed.resumed == 3);
+    CHECK(resumed.failed == whole.failed - 1);
+    CHECK(resumed.classified_images == whole.classified_images + 1);
   }
   SECTION("other settings are refused, a restart discards the checkpoint") {
     o.stop_requested = {};
@@ -385,6 +399,13 @@ TEST_CASE("a manifest names images under a root, and a bad one gives file and li
   CHECK(doc["images"][2]["file"] == "site9/missing.jpg");
   CHECK_THAT(doc["images"][2]["failure_detail"].get<std::string>(), Catch::StartsWith("missing: "));
 
+  // Windows separators read as '/', blank lines are skipped, and a '#' row after the header is
+  // an image (only lines before the header are comments).
+  tpt::io::write_text_atomically(manifest, "# written by hand\npath\r\nsite1\\cam1\\IMG_0001.JPG\r\n\r\n   \n"
+                                           "#1.jpg\nsite2/cam1/frame.png\n\n");
+  CHECK(tp::read_image_manifest(manifest) ==
+        std::vector<std::string>{"site1/cam1/IMG_0001.JPG", "#1.jpg", "site2/cam1/frame.png"});
+
   auto refused = [&](const std::string& text) -> std::string {
     tpt::io::write_text_atomically(manifest, text);
     try {
@@ -400,6 +421,9 @@ TEST_CASE("a manifest names images under a root, and a bad one gives file and li
              Catch::Contains("manifest.csv:4: column 'path': './a.jpg' is listed twice (first on line 2)"));
   CHECK_THAT(refused("path\na.jpg\n../x.jpg\n"), Catch::Contains("manifest.csv:3: column 'path': '../x.jpg'") &&
                                                       Catch::Contains("escapes the image root"));
+  CHECK_THAT(refused("path\na.jpg\n..\\x.jpg\n"), Catch::Contains("manifest.csv:3: column 'path': '../x.jpg'") &&
+                                                      Catch::Contains("escapes the image root"));
+  CHECK_THAT(refused("path\na.jpg\n\n.\\a.jpg\n"), Catch::Contains("manifest.csv:4: column 'path': './a.jpg' is listed twice"));
   CHECK_THAT(refused("path\n/etc/passwd\n"), Catch::Contains("manifest.csv:2: column 'path': '/etc/passwd'") &&
                                                   Catch::Contains("absolute"));
   CHECK_THAT(refused("path,x\n,1\n"), Catch::Contains("manifest.csv:2: column 'path': is empty"));
@@ -582,6 +606,75 @@ TEST_CASE("MegaDetector runs: replacing classifications, unknown categories, in 
   CHECK_THROWS_WITH(tp::classify_detections(c, tp::megadetector_results(doubled, "dup.json"), root, {},
                                             {.output = dir / "z.json"}),
                     Catch::Contains("dup.json: images[0] and images[6] both name 'cam1/a.png'"));
+}
+
+TEST_CASE("a MegaDetector file rewritten between a stop and a resume: moved boxes are classified again",
+          "[run][megadetector][resume]") {
+  tpt::test::scratch_dir dir("tpt-md-resume");
+  const auto root = dir.path() / "cams";
+  const auto ckpt = dir / "model.tpt";
+  tpt::test::make_checkpoint(ckpt);
+  auto original = tpt::test::md_document(root);
+  const auto input = root / "md.json";
+  tpt::io::write_text_atomically(input, original.dump(1));
+  auto c = classifier_for(ckpt, 2, 2);
+
+  tp::run_options o{.output = dir / "resumed.json", .csv = dir / "resumed.csv", .checkpoint_every = 1};
+  std::size_t done = 0;
+  o.progress = [&](const tp::run_progress& p) { done = p.done; };
+  o.stop_requested = [&] { return done >= 2; };
+  const auto stopped = tp::classify_detections(c, tp::megadetector_results::read(input), root, {}, o);
+  REQUIRE(stopped.stopped);  // a.png and b.png are in the checkpoint
+
+  // MegaDetector is run again into the same file: a.png's first box moved, b.png's did not.
+  auto moved = original;
+  moved["images"][0]["detections"][0]["bbox"] = {0.05, 0.5, 0.3, 0.4};
+  tpt::io::write_text_atomically(input, moved.dump(1));
+  o.stop_requested = {};
+  const auto resumed = tp::classify_detections(c, tp::megadetector_results::read(input), root, {}, o);
+  CHECK(resumed.resumed == 1);  // b.png
+  const auto fresh = tp::classify_detections(c, tp::megadetector_results::read(input), root, {},
+                                             {.output = dir / "fresh.json", .csv = dir / "fresh.csv", .checkpoint_every = 1});
+  CHECK(without_time(tp::megadetector_results::read(o.output).document()) ==
+        without_time(tp::megadetector_results::read(dir / "fresh.json").document()));
+  CHECK(tpt::io::read_text(o.csv) == tpt::io::read_text(dir / "fresh.csv"));
+}
+
+TEST_CASE("no two of a run's files may be one: output, CSV, checkpoint and input", "[run][errors]") {
+  tpt::test::scratch_dir dir("tpt-run-files");
+  const auto root = dir.path() / "cams";
+  const auto ckpt = dir / "model.tpt";
+  tpt::test::make_checkpoint(ckpt);
+  const auto input = root / "md.json";
+  tpt::io::write_text_atomically(input, tpt::test::md_document(root).dump(1));
+  const std::string input_bytes = tpt::io::read_text(input);
+  auto c = classifier_for(ckpt, 2, 1);
+  const std::vector<std::string> files{"cam1/a.png"};
+  const auto md = [&] { return tp::megadetector_results::read(input); };
+
+  // The checkpoint is deleted when the results are written: as the results file, the CSV or the
+  // input it used to take them along (a run's output, or an ecologist's MegaDetector file).
+  CHECK_THROWS_WITH(tp::classify_images(c, root, files, {.output = dir / "o.json", .checkpoint_file = dir / "o.json"}),
+                    Catch::Contains("option 'checkpoint file'") && Catch::Contains("is also the results file"));
+  CHECK_THROWS_WITH(tp::classify_images(c, root, files, {.output = dir / "o.json", .csv = dir / "o.csv",
+                                                         .checkpoint_file = dir / "./o.csv"}),
+                    Catch::Contains("is also the CSV file"));
+  CHECK_THROWS_WITH(tp::classify_detections(c, md(), root, {}, {.output = dir / "o.json", .checkpoint_file = input,
+                                                                 .restart = true}),
+                    Catch::Contains("option 'checkpoint file'") && Catch::Contains("is also the input file"));
+  CHECK_THROWS_WITH(tp::classify_detections(c, md(), root, {}, {.output = dir / "o.json", .csv = root / "../cams/md.json"}),
+                    Catch::Contains("option 'csv'") && Catch::Contains("is also the input file"));
+  CHECK_THROWS_WITH(tp::classify_images(c, root, files, {.output = dir / "o.json", .csv = dir / "o.json"}),
+                    Catch::Contains("option 'csv'") && Catch::Contains("is also the results file"));
+  // A hard link is the same file too.
+  std::filesystem::create_hard_link(input, dir / "linked.json");
+  CHECK_THROWS_WITH(tp::classify_detections(c, md(), root, {}, {.output = dir / "o.json", .checkpoint_file = dir / "linked.json"}),
+                    Catch::Contains("is also the input file"));
+  // No checkpoints (checkpoint_every 0): the checkpoint file names nothing.
+  CHECK_NOTHROW(tp::classify_images(c, root, files, {.output = dir / "o.json", .checkpoint_file = dir / "o.json",
+                                                     .checkpoint_every = 0}));
+  CHECK(tpt::io::read_text(input) == input_bytes);
+  CHECK_FALSE(std::filesystem::exists(dir / "o.csv"));
 }
 
 TEST_CASE("on a CUDA device the predictions are the CPU's", "[run][cuda]") {

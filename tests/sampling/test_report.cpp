@@ -129,7 +129,7 @@ TEST_CASE("long-tailed profiles", "[sampling][distribution]") {
 
 TEST_CASE("a labels file gives labels and a distribution", "[sampling][distribution]") {
   tpt::test::scratch_dir dir("tpt-labels");
-  write(dir / "labels.csv", "path,label\na.jpg,zebra\nb.jpg,aardvark\nc.jpg,zebra\n# comment\nd.jpg,zebra\n");
+  write(dir / "labels.csv", "# comment\npath,label\na.jpg,zebra\nb.jpg,aardvark\nc.jpg,zebra\n\nd.jpg,zebra\n");
   const auto read = tpt::read_labels(dir / "labels.csv");
   CHECK(read.distribution.classes == std::vector<std::string>{"aardvark", "zebra"});
   CHECK(read.distribution.counts == std::vector<std::int64_t>{1, 3});
@@ -141,7 +141,7 @@ TEST_CASE("a labels file gives labels and a distribution", "[sampling][distribut
   CHECK(fixed.labels == std::vector<std::int64_t>{0, 1, 0, 0});
   CHECK(fixed.distribution.counts == std::vector<std::int64_t>{3, 1, 0});
   CHECK_THROWS_WITH(tpt::read_labels(dir / "labels.csv", "label", {"zebra"}),
-                    Catch::Contains("labels.csv:3: unknown class 'aardvark'"));
+                    Catch::Contains("labels.csv:4: unknown class 'aardvark'"));
   CHECK_THROWS_WITH(tpt::read_labels(dir / "labels.csv", "label", {"zebra", "zebra"}),
                     "option 'classes': class 'zebra' is listed twice");
 

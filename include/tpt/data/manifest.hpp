@@ -62,7 +62,8 @@ inline void sort_class_names(std::vector<std::string>& names) {
 }  // namespace detail
 
 /// Read a CSV manifest with a header line naming at least `path` and `label`; `split`, `seq_id`
-/// and `location` are read when present (other columns are ignored, '#' lines are comments).
+/// and `location` are read when present (other columns are ignored, '#' lines before the header
+/// are comments, blank lines are skipped; backslashes in paths read as '/').
 /// A split cell fixes that image's split (assign_splits respects it). Malformed CSV, an empty
 /// label or an unknown split name throw tpt::input_error with file, line and column; bad records
 /// (a label outside options.class_names, a path that leaves the image root, a path listed twice)
@@ -100,7 +101,7 @@ inline dataset_index read_manifest(const std::filesystem::path& file,
   std::unordered_map<std::string, std::size_t> line_of_path;
   index.samples.reserve(table.rows());
   for (std::size_t r = 0; r < table.rows(); ++r) {
-    const std::string& raw_path = table.at(r, "path");
+    const std::string raw_path = forward_slashes(table.at(r, "path"));
     const std::string& label = table.at(r, "label");
     if (raw_path.empty()) table.fail(r, "path", "empty, expected an image path relative to the image root");
     if (label.empty()) table.fail(r, "label", "empty, expected a class name");

@@ -4,6 +4,7 @@
 // decoded cache, preflight and tpt-predict.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <filesystem>
 #include <optional>
@@ -42,6 +43,14 @@ bool walk_components(std::string_view raw, Up&& up, Down&& down) {
 }
 
 }  // namespace detail
+
+/// `raw` with backslashes as '/': a manifest or MegaDetector file written on Windows names
+/// 'cam1\\img.jpg'. (A file whose name holds a backslash can therefore not be listed in one; the
+/// folder source finds it.)
+inline std::string forward_slashes(std::string raw) {
+  std::replace(raw.begin(), raw.end(), '\\', '/');
+  return raw;
+}
 
 /// Why `raw` cannot name an image under the image root, or nullopt when it can. Rejected: empty
 /// paths, absolute paths, paths whose '..' components climb out of the root, the root itself,

@@ -66,6 +66,22 @@ inline void write_text_atomically(const std::filesystem::path& target, std::stri
   write_atomically(target, [&](std::ostream& out) { out << text; });
 }
 
+/// Whether two paths name one file: the same file under two spellings ('./o.json', 'a/../o.json',
+/// a symbolic link, a hard link) or, for files not yet there, the same place. Used to refuse an
+/// output that would be written over an input, or a checkpoint that would be deleted with it.
+inline bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
+  if (a.empty() || b.empty()) return false;
+  std::error_code ec;
+  if (std::filesystem::exists(a, ec) && std::filesystem::exists(b, ec)) {
+    const bool same = std::filesystem::equivalent(a, b, ec);
+    if (!ec) return same;
+  }
+  std::error_code ec_a, ec_b;
+  const auto ra = std::filesystem::weakly_canonical(std::filesystem::absolute(a), ec_a);
+  const auto rb = std::filesystem::weakly_canonical(std::filesystem::absolute(b), ec_b);
+  return !ec_a && !ec_b && ra == rb;
+}
+
 /// Read a whole file into a string; tpt::input_error if it is missing or unreadable.
 inline std::string read_text(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);

@@ -104,9 +104,22 @@ class csv_table {
 
 namespace detail {
 
+/// fccp's comment policy for tpt's files: blank lines (or only spaces and tabs) are skipped
+/// anywhere, since editors and `echo >>` leave them; lines starting with '#' are comments only
+/// before the header (where tpt writes its own), because after it such a line is a row whose
+/// first cell starts with '#' (a file named '#1.jpg', which pandas and Python's csv module do not
+/// quote) and dropping it would lose an image without a word. fccp asks a static function, so the
+/// side of the header is a flag of the reading thread, set by read_csv around each file.
+struct header_comments {
+  static inline thread_local bool in_body = false;
+  static bool is_comment(const char* line) {
+    return ::io::empty_line_comment::is_comment(line) || (!in_body && *line == '#');
+  }
+};
+
 using fccp_reader = ::io::CSVReader<max_csv_columns, ::io::trim_chars<' ', '\t'>,
                                     ::io::double_quote_escape<',', '"'>, ::io::throw_on_overflow,
-                                    ::io::single_line_comment<'#'>>;
+                                    header_comments>;
 
 template <std::size_t... I>
 void read_header(fccp_reader& reader, const std::array<std::string, max_csv_columns>& names,
@@ -124,8 +137,9 @@ bool read_row(fccp_reader& reader, std::array<char*, max_csv_columns>& cells,
 
 /// Read a CSV file with a header line. `required` columns must be present (in any order);
 /// `optional` ones are read when present. Other columns are ignored; lines starting with '#'
-/// are comments. Throws tpt::input_error naming the file (and line) for a missing file, a
-/// missing column, a row with too few fields or an unterminated quote.
+/// before the header are comments, blank lines are skipped. Throws tpt::input_error naming the
+/// file (and line) for a missing file, a missing column, a row with too few fields or an
+/// unterminated quote (a quoted cell cannot span lines: fccp reads line by line).
 inline csv_table read_csv(const std::filesystem::path& file,
                           const std::vector<std::string>& required,
                           const std::vector<std::string>& optional = {}) {
@@ -148,9 +162,14 @@ inline csv_table read_csv(const std::filesystem::path& file,
   for (std::size_t i = n; i < max_csv_columns; ++i)
     names[i] = fmt::format("\x01tpt-unused-{}", i);  // cannot occur in a real header
 
+  struct body_flag {
+    body_flag() { detail::header_comments::in_body = false; }
+    ~body_flag() { detail::header_comments::in_body = false; }
+  } flag;
   try {
     detail::fccp_reader reader(file.string());
     detail::read_header(reader, names, std::make_index_sequence<max_csv_columns>{});
+    detail::header_comments::in_body = true;
     std::vector<std::string> present;
     std::vector<std::size_t> slots;
     for (std::size_t i = 0; i < n; ++i) {

@@ -98,16 +98,16 @@ struct image_listing {
 }
 
 /// The image paths of a manifest CSV (column `path`, relative to an image root; other columns are
-/// ignored), in normal form ('./a.jpg' and 'x//a.jpg' as 'a.jpg' and 'x/a.jpg': the one spelling
-/// review tools match against the files). tpt::input_error with file and line for an empty,
-/// absolute, root-leaving or repeated path, or a missing column.
+/// ignored), in normal form ('./a.jpg', 'x//a.jpg' and 'x\\a.jpg' as 'a.jpg', 'x/a.jpg' and
+/// 'x/a.jpg': the one spelling review tools match against the files). tpt::input_error with file
+/// and line for an empty, absolute, root-leaving or repeated path, or a missing column.
 [[nodiscard]] inline std::vector<std::string> read_image_manifest(const std::filesystem::path& manifest) {
   const io::csv_table table = io::read_csv(manifest, {"path"});
   std::vector<std::string> paths;
   paths.reserve(table.rows());
   std::unordered_map<std::string, std::size_t> first_line;
   for (std::size_t r = 0; r < table.rows(); ++r) {
-    const std::string& p = table.at(r, "path");
+    const std::string p = data::forward_slashes(table.at(r, "path"));
     if (p.empty()) table.fail(r, "path", "is empty; expected an image path relative to the image root");
     if (auto why = data::path_problem(p)) table.fail(r, "path", fmt::format("'{}': {}", utf8::shown(p), *why));
     std::string normal = data::normal_relative_path(p);
@@ -121,8 +121,7 @@ struct image_listing {
 /// Where an image named in a MegaDetector file is: absolute paths as they are, relative ones under
 /// `image_root`; backslashes (files written on Windows) read as folder separators.
 [[nodiscard]] inline std::filesystem::path resolve_md_path(const std::filesystem::path& image_root, std::string file) {
-  std::replace(file.begin(), file.end(), '\\', '/');
-  const std::filesystem::path p(file);
+  const std::filesystem::path p(data::forward_slashes(std::move(file)));
   return p.is_absolute() ? p : image_root / p;
 }
 
@@ -195,7 +194,12 @@ inline std::filesystem::path checkpoint_path(const run_options& o) {
   return o.checkpoint_file.empty() ? std::filesystem::path(o.output.string() + ".checkpoint.jsonl") : o.checkpoint_file;
 }
 
-inline void check_run_options(const run_options& o) {
+/// `input`: the file the run reads (a manifest or MegaDetector file; empty for a folder). The
+/// output may be the MegaDetector file itself (an in-place run: it is read whole, then replaced
+/// atomically); no other two files may be one, since the checkpoint is deleted at the end and the
+/// CSV would overwrite what it names.
+inline void check_run_options(const run_options& o, const std::filesystem::path& input = {},
+                              bool output_may_be_input = false) {
   if (o.output.empty()) throw config_error("output", "an output file is needed");
   if (o.checkpoint_every < 0)
     throw config_error("checkpoint every", fmt::format("must be >= 0 (0: no checkpoints), got {}", o.checkpoint_every));
@@ -203,6 +207,21 @@ inline void check_run_options(const run_options& o) {
   std::error_code ec;
   if (std::filesystem::is_directory(o.output, ec))
     throw config_error("output", fmt::format("'{}' is a folder; expected a file name", o.output.string()));
+  const auto refuse_same = [](std::string_view option, const std::filesystem::path& a, std::string_view role,
+                              const std::filesystem::path& b) {
+    if (io::same_file(a, b))
+      throw config_error(std::string(option), fmt::format("'{}' is also the {} ('{}'); name another file", a.string(), role,
+                                             b.string()));
+  };
+  if (!output_may_be_input) refuse_same("output", o.output, "input file", input);
+  refuse_same("csv", o.csv, "results file", o.output);
+  refuse_same("csv", o.csv, "input file", input);
+  if (o.checkpoint_every > 0) {
+    const auto checkpoint = checkpoint_path(o);
+    refuse_same("checkpoint file", checkpoint, "results file", o.output);
+    refuse_same("checkpoint file", checkpoint, "CSV file", o.csv);
+    refuse_same("checkpoint file", checkpoint, "input file", input);
+  }
 }
 
 /// The settings a checkpoint is valid for: the same settings give the same results.
@@ -247,11 +266,15 @@ inline run_result run_jobs(batch_classifier& c, std::span<const image_job> jobs,
     for (std::size_t i = 0; i < jobs.size(); ++i) {
       auto it = journal->done().find(keys[i]);
       if (it == journal->done().end()) continue;
-      // An entry must fit the job it is taken for (same number of boxes); otherwise redo it.
-      if (it->second.ok() && it->second.predictions.size() != jobs[i].boxes.size()) continue;
-      result.outcomes[i] = std::move(it->second);
+      // An entry is taken only for the very boxes it classified (a MegaDetector file rerun into
+      // the same name between a stop and a resume moves them), and only when the image could be
+      // read: a failure (a share not mounted, a file still being copied) is tried again.
+      auto& entry = it->second;
+      if (entry.boxes != jobs[i].boxes || !entry.outcome.ok() ||
+          entry.outcome.predictions.size() != jobs[i].boxes.size())
+        continue;
+      result.outcomes[i] = std::move(entry.outcome);
       ++progress.resumed;
-      if (!result.outcomes[i]->ok()) ++progress.failed;
     }
     journal->done().clear();
   }
@@ -291,9 +314,9 @@ inline run_result run_jobs(batch_classifier& c, std::span<const image_job> jobs,
       break;
     }
     if (journal) {
-      std::vector<std::pair<std::string, const image_outcome*>> entries;
+      std::vector<run_journal::finished> entries;
       entries.reserve(where.size());
-      for (std::size_t i : where) entries.emplace_back(keys[i], &*result.outcomes[i]);
+      for (std::size_t i : where) entries.push_back({keys[i], &*result.outcomes[i], jobs[i].boxes});
       journal->append(entries);
     }
     if (o.stop_requested && o.stop_requested() && first + block < jobs.size()) result.stopped = true;
@@ -438,7 +461,7 @@ inline run_summary classify_images(batch_classifier& c, const std::filesystem::p
 inline run_summary classify_detections(batch_classifier& c, megadetector_results input,
                                        const std::filesystem::path& image_root, const detection_selection& selection,
                                        const run_options& o) {
-  detail::check_run_options(o);
+  detail::check_run_options(o, input.file(), /*output_may_be_input=*/true);
   if (!(selection.min_confidence >= 0 && selection.min_confidence <= 1))
     throw config_error("min detection confidence", fmt::format("must be in [0, 1], got {}", selection.min_confidence));
   if (selection.categories.empty()) throw config_error("detection categories", "name at least one (e.g. animal)");

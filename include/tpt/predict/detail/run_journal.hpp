@@ -31,10 +31,26 @@
 
 namespace tpt::predict::detail {
 
-inline constexpr int journal_version = 1;
+// 2: entries carry the boxes they classified (version 1 did not, so a MegaDetector file rewritten
+// between a stop and a resume had its old classifications put on its new boxes).
+inline constexpr int journal_version = 2;
 
-inline nlohmann::json outcome_to_json(std::string_view key, const image_outcome& o) {
+/// One finished image as the journal keeps it: its outcome and the boxes it was for.
+struct journal_entry {
+  image_outcome outcome;
+  std::vector<normalized_box> boxes{whole_frame};
+};
+
+/// The entry's line. Boxes are written unless they are the whole frame alone (whole-image runs);
+/// doubles print in their shortest form that reads back to the same value.
+inline nlohmann::json outcome_to_json(std::string_view key, const image_outcome& o,
+                                      std::span<const normalized_box> boxes) {
   nlohmann::json j{{"key", key}};
+  if (!(boxes.size() == 1 && boxes.front() == whole_frame)) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& b : boxes) list.push_back({b.x, b.y, b.width, b.height});
+    j["boxes"] = std::move(list);
+  }
   if (o.failure) {
     j["failure"] = {{"problem", std::string(data::to_string(o.failure->problem))}, {"detail", o.failure->detail}};
     return j;
@@ -58,11 +74,19 @@ inline std::optional<data::image_problem> parse_problem(std::string_view text) {
   return std::nullopt;
 }
 
-/// The outcome in a journal line; nullopt when the line is not one tpt wrote.
-inline std::optional<std::pair<std::string, image_outcome>> outcome_from_json(const nlohmann::json& j) {
+/// The entry in a journal line; nullopt when the line is not one tpt wrote.
+inline std::optional<std::pair<std::string, journal_entry>> outcome_from_json(const nlohmann::json& j) {
   try {
-    image_outcome o;
+    journal_entry entry;
+    image_outcome& o = entry.outcome;
     std::string key = j.at("key").get<std::string>();
+    if (j.contains("boxes")) {
+      entry.boxes.clear();
+      for (const auto& b : j.at("boxes")) {
+        if (b.size() != 4) return std::nullopt;
+        entry.boxes.push_back({b.at(0).get<double>(), b.at(1).get<double>(), b.at(2).get<double>(), b.at(3).get<double>()});
+      }
+    }
     if (j.contains("failure")) {
       const auto problem = parse_problem(j.at("failure").at("problem").get<std::string>());
       if (!problem) return std::nullopt;
@@ -75,7 +99,7 @@ inline std::optional<std::pair<std::string, image_outcome>> outcome_from_json(co
         o.predictions.push_back(std::move(scores));
       }
     }
-    return std::pair{std::move(key), std::move(o)};
+    return std::pair{std::move(key), std::move(entry)};
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }
@@ -100,14 +124,22 @@ class run_journal {
   }
 
   [[nodiscard]] const std::filesystem::path& file() const noexcept { return file_; }
-  [[nodiscard]] std::unordered_map<std::string, image_outcome>& done() noexcept { return done_; }
+  [[nodiscard]] std::unordered_map<std::string, journal_entry>& done() noexcept { return done_; }
+
+  /// A finished image to append: its key, outcome and boxes.
+  struct finished {
+    std::string_view key;
+    const image_outcome* outcome;
+    std::span<const normalized_box> boxes;
+  };
 
   /// Add finished images and make them durable (fsync) before returning.
-  void append(std::span<const std::pair<std::string, const image_outcome*>> entries) {
+  void append(std::span<const finished> entries) {
     if (entries.empty()) return;
     std::string text;
-    for (const auto& [key, outcome] : entries)
-      text += outcome_to_json(key, *outcome).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    for (const auto& e : entries)
+      text += outcome_to_json(e.key, *e.outcome, e.boxes).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+              "\n";
     const int fd = ::open(file_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd < 0) throw input_error(file_, fmt::format("cannot open the checkpoint for appending: {}", std::strerror(errno)));
     std::size_t written = 0;
@@ -183,7 +215,7 @@ class run_journal {
 
   std::filesystem::path file_;
   nlohmann::json settings_;
-  std::unordered_map<std::string, image_outcome> done_;
+  std::unordered_map<std::string, journal_entry> done_;
 };
 
 }  // namespace tpt::predict::detail
