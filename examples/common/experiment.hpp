@@ -57,6 +57,8 @@ struct experiment_options {
   std::int64_t batch_size = 64;
   double lr = 1e-3;
   std::string lr_policy = "constant";
+  std::int64_t lr_step_size = 5;     // lr_policy step: epochs between decays
+  double lr_gamma = 0.1;             //   and the factor
   std::int64_t patience = -1;        // -1: the schedule's default
   std::string monitor = "macro_f1";
   bool phase2_augment = false;
@@ -127,6 +129,9 @@ inline po::options_description experiment_option_groups(experiment_options& o, b
     ("batch-size", po::value(&o.batch_size)->default_value(o.batch_size), "images per step (paper: 64)")
     ("lr", po::value(&o.lr)->default_value(o.lr), "Adam learning rate (paper: 0.001)")
     ("lr-policy", po::value(&o.lr_policy)->default_value(o.lr_policy), "constant, cosine or step")
+    ("lr-step-size", po::value(&o.lr_step_size)->default_value(o.lr_step_size),
+     "step policy: epochs between decays, counted in each phase (more than a phase's epochs: that phase never decays)")
+    ("lr-gamma", po::value(&o.lr_gamma)->default_value(o.lr_gamma), "step policy: the factor of each decay")
     ("patience", po::value(&o.patience)->default_value(o.patience), "early-stopping patience in epochs (0: off; -1: the schedule's)")
     ("monitor", po::value(&o.monitor)->default_value(o.monitor), "validation metric for early stopping and best weights")
     ("phase2-augment", po::bool_switch(&o.phase2_augment), "augment in phase 2 too (disables the fast path)");
@@ -175,6 +180,9 @@ inline std::vector<posthoc_spec> parse_posthoc(const std::vector<std::string>& s
       } catch (const std::exception&) {
         throw config_error("posthoc", fmt::format("'{}': tau after ':' must be a number", s));
       }
+      // NaN would also break the check for repeats below (it compares false with everything).
+      if (!std::isfinite(p.tau) || p.tau < 0)
+        throw config_error("posthoc", fmt::format("'{}': tau must be a finite number >= 0", s));
     }
     out.push_back(p);
   }
@@ -287,8 +295,17 @@ inline std::optional<experiment_options> parse_experiment_options(int argc, char
     if (!(o.lr > 0) || !std::isfinite(o.lr)) throw config_error("lr", fmt::format("must be a positive number, got {}", o.lr));
     if (o.patience < -1)
       throw config_error("patience", fmt::format("expected -1 (the schedule's), 0 (off) or a number of epochs, got {}", o.patience));
-    if (o.threads < 0) throw config_error("threads", fmt::format("expected 0 (every core) or a number of threads, got {}", o.threads));
-    if (o.workers < 0) throw config_error("workers", fmt::format("expected 0 (automatic) or a number of threads, got {}", o.workers));
+    // Threads beyond a few per core only contend (2,000 on two cores spun for 20 s before any work).
+    const std::int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+    if (o.threads < 0 || o.threads > 4 * cores)
+      throw config_error("threads", fmt::format("expected 0 (every core) or 1..{} (4 per core, {} cores), got {}", 4 * cores,
+                                                cores, o.threads));
+    if (o.workers < 0 || o.workers > 4 * cores)
+      throw config_error("workers", fmt::format("expected 0 (automatic) or 1..{} (4 per core, {} cores), got {}", 4 * cores,
+                                                cores, o.workers));
+    if (o.lr_step_size < 1) throw config_error("lr-step-size", fmt::format("must be at least 1, got {}", o.lr_step_size));
+    if (!(o.lr_gamma > 0) || !std::isfinite(o.lr_gamma))
+      throw config_error("lr-gamma", fmt::format("must be a positive number, got {}", o.lr_gamma));
     (void)parse_preset_scale(o.preset_scale);
     check_monitor(o.monitor);
     exit_code = 0;
@@ -373,6 +390,29 @@ inline labelled_images<data::decoded_cache> cache_split(const data::dataset_inde
 }  // namespace detail
 
 /// Load the dataset the options name, split it, and decode it into caches under cache_dir.
+namespace detail {
+
+/// Every split must hold images before any is cached or any model trained: an empty test split
+/// failed only after phase 1 (in the metric, naming neither the split nor the option), and an
+/// empty validation split silently turned early stopping and the best weights off.
+inline void check_split_sizes(std::size_t train, std::size_t validation, std::size_t test, const experiment_options& o) {
+  const std::string& source = !o.split_file.empty() ? o.split_file
+                              : !o.manifest.empty()   ? o.manifest
+                              : !o.coco.empty()       ? o.coco
+                              : !o.folder.empty()     ? o.folder
+                                                      : o.dataset;
+  if (train == 0) throw input_error(source, "its split has no training images");
+  if (test == 0)
+    throw input_error(source, fmt::format("its split has no test images ({} train, {} validation): the report needs "
+                                          "them", train, validation));
+  if (validation == 0 && o.patience != 0)
+    throw config_error("patience", fmt::format("the split of {} has no validation images, which early stopping and "
+                                               "the best weights watch; give some, or --patience 0 to train every "
+                                               "epoch", source));
+}
+
+}  // namespace detail
+
 inline prepared_data prepare_data(const experiment_options& o) {
   namespace fs = std::filesystem;
   // decoded_cache has no empty state, so the splits are built first and the result assembled last.
@@ -410,6 +450,7 @@ inline prepared_data prepare_data(const experiment_options& o) {
     image_size = o.image_size ? o.image_size : splits.train.height;
     channels = splits.train.channels;
     stored = o.cache_size ? o.cache_size : image_size;  // small images: stored as they train
+    detail::check_split_sizes(splits.train.size(), splits.validation.size(), splits.test.size(), o);
     const auto tag = fmt::format("{}-{:g}-{}", o.dataset == "synthetic" ? "synthetic" : "fmnist-lt", o.imbalance, stored);
     train = detail::cache_split(splits.train, cache_dir / (tag + "-train.cache"), o, stored);
     validation = detail::cache_split(splits.validation, cache_dir / (tag + "-validation.cache"), o, stored);
@@ -487,12 +528,13 @@ inline prepared_data prepare_data(const experiment_options& o) {
     stored = o.cache_size ? o.cache_size : image_size * 8 / 7;
     const auto tag = fmt::format("{}-{}", fs::path(origin).stem().string(), stored);
     const auto train_index = data::subset(index, splits, data::split_kind::train);
+    const auto validation_index = data::subset(index, splits, data::split_kind::validation);
+    const auto test_index = data::subset(index, splits, data::split_kind::test);
+    detail::check_split_sizes(train_index.size(), validation_index.size(), test_index.size(), o);
     train_counts = train_index.class_counts();
     train = detail::cache_split(train_index, cache_dir / (tag + "-train.cache"), o, stored);
-    validation = detail::cache_split(data::subset(index, splits, data::split_kind::validation),
-                                         cache_dir / (tag + "-validation.cache"), o, stored);
-    test = detail::cache_split(data::subset(index, splits, data::split_kind::test), cache_dir / (tag + "-test.cache"), o,
-                                   stored);
+    validation = detail::cache_split(validation_index, cache_dir / (tag + "-validation.cache"), o, stored);
+    test = detail::cache_split(test_index, cache_dir / (tag + "-test.cache"), o, stored);
     description = fmt::format("{} ({}): {} train, {} validation, {} test images in {} classes", o.dataset, origin,
                                   train->size(), validation->size(), test->size(), class_names.size());
   }
@@ -518,6 +560,8 @@ inline fixed_schedule schedule_for(paper_model m, const experiment_options& o) {
     else if (o.lr_policy == "step") p->lr = lr_policy::step;
     else if (o.lr_policy != "constant")
       throw config_error("lr-policy", fmt::format("expected constant, cosine or step, got '{}'", o.lr_policy));
+    p->step_size = o.lr_step_size;
+    p->gamma = o.lr_gamma;
     if (o.patience >= 0) p->stop.patience = o.patience;
     p->stop.monitor = o.monitor;
   }
@@ -605,7 +649,7 @@ inline std::filesystem::path run_directory(const experiment_options& o, paper_mo
 /// (the device, thread counts and other runtime choices may differ).
 inline nlohmann::json run_settings(const experiment_options& o, paper_model which, const std::string& loss_name,
                                    std::uint64_t seed) {
-  return {{"model", std::string(presets::names[static_cast<std::size_t>(which)])},
+  nlohmann::json settings = {{"model", std::string(presets::names[static_cast<std::size_t>(which)])},
           {"loss", loss_name},
           {"seed", seed},
           {"dataset", o.dataset},
@@ -632,6 +676,11 @@ inline nlohmann::json run_settings(const experiment_options& o, paper_model whic
           {"phase2-augment", o.phase2_augment},
           {"stem", o.stem},
           {"pretrained", o.pretrained}};
+  if (o.lr_policy == "step") {  // only then: runs started before these options existed still resume
+    settings["lr-step-size"] = o.lr_step_size;
+    settings["lr-gamma"] = o.lr_gamma;
+  }
+  return settings;
 }
 
 /// For --resume, before any data is read: a run with a checkpoint must have been started with the

@@ -62,6 +62,15 @@ inline std::vector<paper_model_entry> select_models(const std::vector<std::strin
 inline int run_experiments(const std::string& program, const experiment_options& o,
                            const std::vector<paper_model_entry>& models) {
   const auto start = std::chrono::steady_clock::now();
+  // A model that would train no epoch at all would report a randomly initialised network as a
+  // result (and, as the baseline, the reference of every comparison).
+  for (const auto& m : models) {
+    const auto s = schedule_for(m.model, o);
+    if (s.epochs(1) + s.epochs(2) == 0)
+      throw config_error(o.epochs1 ? "epochs1" : "epochs2",
+                         fmt::format("{} would train no epoch (phase 1: 0{}); give it at least one", to_string(m.model),
+                                     m.model == paper_model::baseline ? ", and the baseline has no phase 2" : ", phase 2: 0"));
+  }
   // A resumed run must continue what it started: checked for every run before any data is read.
   for (const auto seed : o.seeds)
     for (const auto& loss : o.losses)

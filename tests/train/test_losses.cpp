@@ -98,6 +98,22 @@ TEST_CASE("posthoc_logit_adjustment subtracts tau log prior", "[losses]") {
   CHECK(close.argmax(1).item<std::int64_t>() == 1);
 }
 
+TEST_CASE("posthoc_logit_adjustment does not boost a class the classifier never saw", "[losses]") {
+  // Counts 60/30/0 (a species whose images all fell into validation and test): the empty class's
+  // tiny floor prior used to add 27.6 tau to its logit, so it won every image.
+  tpt::posthoc_logit_adjustment adjust(1.0);
+  adjust.fit(std::vector<std::int64_t>{60, 30, 0});
+  const auto logits = torch::tensor({3.0f, 1.0f, -2.0f, 0.2f, 1.5f, -0.5f}).view({2, 3});
+  const auto out = adjust(logits);
+  CHECK(out[0][0].item<double>() == Approx(3 - std::log(60.0 / 90)));
+  CHECK(out[0][2].item<double>() == Approx(-2.0));  // unadjusted
+  const auto best = out.argmax(1);
+  CHECK(best[0].item<std::int64_t>() == 0);
+  CHECK(best[1].item<std::int64_t>() == 1);
+  CHECK_THROWS_WITH(tpt::posthoc_logit_adjustment(-1.0), Catch::Contains("tau must be a finite number >= 0"));
+  CHECK_THROWS_WITH(tpt::posthoc_logit_adjustment(std::nan("")), Catch::Contains("tau must be a finite number >= 0"));
+}
+
 TEST_CASE("tau_normalization divides each class row by its norm to the power tau", "[losses]") {
   torch::nn::Linear fc(2, 2);
   {
@@ -136,5 +152,7 @@ TEST_CASE("loss_choice rejects unknown names and bad parameters", "[losses][erro
   CHECK_THROWS_WITH(tpt::loss_choice::parse("hinge"), Catch::Contains("unknown loss 'hinge'"));
   CHECK_THROWS_WITH(tpt::loss_choice::parse("focal:abc"), Catch::Contains("must be a number"));
   CHECK_THROWS_WITH(tpt::loss_choice::parse("focal:-1"), Catch::Contains("gamma must be >= 0"));
+  CHECK_THROWS_WITH(tpt::loss_choice::parse("weighted_ce:-3"), Catch::Contains("power must be >= 0"));
+  CHECK_THROWS_WITH(tpt::loss_choice::parse("logit_adjusted:-1"), Catch::Contains("tau must be >= 0"));
   CHECK_THROWS_WITH(tpt::loss_choice::parse("ce:2"), Catch::Contains("takes no parameter"));
 }

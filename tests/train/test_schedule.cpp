@@ -1,4 +1,7 @@
 // The Schedule policy: paper presets, learning-rate policies and validation of settings.
+#include <cmath>
+#include <limits>
+
 #include <catch2/catch.hpp>
 
 #include "tpt/train/schedule.hpp"
@@ -64,4 +67,27 @@ TEST_CASE("impossible schedule settings are refused with the option named", "[sc
   pat.stop.patience = -2;
   CHECK_THROWS_AS(tpt::fixed_schedule(pat, {}), tpt::config_error);
   CHECK_THROWS_WITH(tpt::fixed_schedule{}.epochs(3), Catch::Contains("must be 1 or 2"));
+  // A negative min_delta made a worse epoch an improvement; NaN made nothing one.
+  for (double delta : {-0.5, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    tpt::phase_settings d;
+    d.stop.min_delta = delta;
+    CHECK_THROWS_WITH(tpt::fixed_schedule({}, d), Catch::Contains("phase2.min_delta") && Catch::Contains("finite number >= 0"));
+  }
+}
+
+TEST_CASE("phase 2 does not augment unless asked, whichever constructor built the schedule", "[schedule]") {
+  // fixed_schedule(p1, p2) with default phase settings used to augment phase 2 (and so leave the
+  // fast path), though the default-constructed schedule and the docs said it does not.
+  tpt::phase_settings p1, p2;
+  p1.epochs = 2;
+  p2.epochs = 3;
+  const tpt::fixed_schedule s(p1, p2);
+  CHECK(s.augment(1));
+  CHECK_FALSE(s.augment(2));
+  CHECK_FALSE(tpt::fixed_schedule{}.augment(2));
+  p2.augment = true;
+  p1.augment = false;
+  const tpt::fixed_schedule asked(p1, p2);
+  CHECK_FALSE(asked.augment(1));
+  CHECK(asked.augment(2));
 }

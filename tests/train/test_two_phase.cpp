@@ -323,6 +323,23 @@ TEST_CASE("a monitored value of NaN survives a checkpoint (JSON null) and the ru
   CHECK(result.phase1->epochs_run == 3);
 }
 
+TEST_CASE("a NaN monitored value is never the best epoch", "[trainer]") {
+  // NaN first used to be taken as the best and stay so (nothing compares greater than NaN): the
+  // best epoch was 0 and restore_best brought back its weights.
+  auto script = std::make_shared<std::vector<double>>(std::vector<double>{std::nan(""), 0.2, 0.9, 0.5});
+  auto s = schedule(4, 0);
+  s.phase1().stop.monitor = "score";
+  s.phase1().stop.patience = 0;
+  auto t = tpt::two_phase<tpt::ResNet, tpt::identity_sampler, tpt::freeze_all_but_classifier, tpt::fixed_schedule,
+                          scripted_metric>(small_model(), tpt::identity_sampler{}, tpt::freeze_all_but_classifier{}, s,
+                                           tpt::cross_entropy{}, scripted_metric{script}, options());
+  const auto result = t.fit(synthetic(1), synthetic(2));
+  REQUIRE(result.phase1);
+  CHECK(result.phase1->epochs_run == 4);
+  CHECK(result.phase1->best_epoch == 2);
+  CHECK(result.phase1->best_value == 0.9);
+}
+
 TEST_CASE("resume refuses another seed, another class count and a corrupt file", "[trainer][errors]") {
   tpt::test::scratch_dir dir;
   const auto ckpt = dir / "c.ckpt";

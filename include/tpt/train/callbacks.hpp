@@ -103,9 +103,10 @@ class progress_bar {
   void on_epoch_end(const epoch_end_event& e) {
     if (tty_) fmt::print(out_, "\r{:<110}\r", "");
     auto it = e.validation.find(e.monitor);
-    fmt::print(out_, "  phase {} epoch {}/{}: loss {:.4f}, val {} {:.4f}{}, {:.0f} img/s, {}{}\n", e.phase,
+    fmt::print(out_, "  phase {} epoch {}/{}: loss {:.4f}, val {} {}{}, {:.0f} img/s, {}{}\n", e.phase,
                e.epoch + 1, e.epochs, e.train_loss, e.monitor,
-               it != e.validation.end() ? it->second : 0.0, e.improved ? " (best)" : "",
+               it != e.validation.end() ? fmt::format("{:.4f}", it->second) : std::string("n/a"),
+               e.improved ? " (best)" : "",
                e.images_per_second, detail::format_duration(e.seconds), e.stop ? ", early stop" : "");
     std::fflush(out_);
   }

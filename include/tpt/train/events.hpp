@@ -44,7 +44,8 @@ struct epoch_end_event {
   double train_seconds = 0;       // the training steps alone
   double images_per_second = 0;   // images / train_seconds
   std::map<std::string, double> validation;  // the Metric's scalars on the validation split
-  std::string monitor;                       // the early-stopping metric
+  std::string monitor;                       // the early-stopping quantity, as validation names it
+                                             // ("macro_f1" for a monitor "val_macro_f1")
   bool improved = false;                     // best so far on the monitor
   bool stop = false;                         // early stopping ends the phase after this epoch
 };

@@ -188,13 +188,24 @@ struct balanced_softmax : logit_adjusted_cross_entropy {
 // Post-hoc corrections, applied after training at evaluation time.
 
 /// Post-hoc logit adjustment (Menon et al. 2021): predict argmax(logits - tau log prior), with
-/// the prior of the data the classifier was last trained on.
+/// the prior of the data the classifier was last trained on. A class without training examples
+/// gets no boost (its log prior is taken as 0, the most frequent a class can be): with the floor
+/// of a tiny prior it would get the largest boost of all (+27.6 tau) and win every image, though
+/// the classifier never saw it (a rare species whose few events all fell into validation or test).
 struct posthoc_logit_adjustment {
   double tau = 1.0;
 
-  explicit posthoc_logit_adjustment(double tau_ = 1.0) : tau(tau_) {}
+  explicit posthoc_logit_adjustment(double tau_ = 1.0) : tau(tau_) {
+    if (!std::isfinite(tau) || tau < 0)
+      throw config_error("posthoc_logit_adjustment", fmt::format("tau must be a finite number >= 0, got {}", tau));
+  }
 
-  void fit(std::span<const std::int64_t> counts) { log_prior_ = detail::class_prior(counts).log(); }
+  void fit(std::span<const std::int64_t> counts) {
+    auto log_prior = detail::class_prior(counts).log();
+    for (std::size_t c = 0; c < counts.size(); ++c)
+      if (counts[c] == 0) log_prior[static_cast<std::int64_t>(c)] = 0.0;
+    log_prior_ = log_prior;
+  }
   [[nodiscard]] torch::Tensor operator()(const torch::Tensor& logits) const {
     const auto& lp = log_prior_.like(logits, "posthoc_logit_adjustment");
     if (logits.size(-1) != lp.size(0))
@@ -261,9 +272,11 @@ class loss_choice {
       return l;
     };
     if (name == "ce" || name == "cross_entropy") return no_arg(cross_entropy{});
+    if (arg && *arg < 0)
+      throw config_error("loss", fmt::format("'{}': {} must be >= 0 (a negative one turns the loss's correction "
+                                             "around)", spec, name == "focal" ? "gamma" : name == "weighted_ce" ? "power" : "tau"));
     if (name == "weighted_ce") return class_weighted_cross_entropy(arg.value_or(1.0));
     if (name == "focal") {
-      if (arg && *arg < 0) throw config_error("loss", fmt::format("focal gamma must be >= 0, got {}", *arg));
       return focal_loss{arg.value_or(2.0)};
     }
     if (name == "balanced_softmax") return no_arg(balanced_softmax{});

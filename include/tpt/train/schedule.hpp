@@ -5,6 +5,7 @@
 #include <concepts>
 #include <cstdint>
 #include <numbers>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,7 +38,9 @@ struct phase_settings {
   std::int64_t step_size = 5;        // lr_policy::step: epochs between decays
   double gamma = 0.1;                //   and the decay factor
   double min_learning_rate = 0.0;    // lr_policy::cosine: the floor (approached, never reached)
-  bool augment = true;               // phase 2 defaults to false (and then takes the fast path)
+  // Unset: phase 1 augments, phase 2 does not (and then takes the fast path), whichever
+  // constructor built the schedule.
+  std::optional<bool> augment{};
   early_stopping stop{};
 };
 
@@ -55,7 +58,7 @@ concept schedule = std::copy_constructible<S> && requires(const S& s, int phase,
 /// The default Schedule: fixed settings per phase, with constant, cosine or step learning rate.
 class fixed_schedule {
  public:
-  fixed_schedule() { phase2_.augment = false; }
+  fixed_schedule() = default;
   fixed_schedule(phase_settings phase1, phase_settings phase2) : phase1_(phase1), phase2_(phase2) {
     validate(phase1_, 1);
     validate(phase2_, 2);
@@ -64,7 +67,7 @@ class fixed_schedule {
   [[nodiscard]] std::int64_t epochs(int phase) const { return at(phase).epochs; }
   [[nodiscard]] std::int64_t batch_size(int phase) const { return at(phase).batch_size; }
   [[nodiscard]] double weight_decay(int phase) const { return at(phase).weight_decay; }
-  [[nodiscard]] bool augment(int phase) const { return at(phase).augment; }
+  [[nodiscard]] bool augment(int phase) const { return at(phase).augment.value_or(phase == 1); }
   [[nodiscard]] early_stopping stopping(int phase) const { return at(phase).stop; }
 
   /// Learning rate for 0-based `epoch` of `phase`.
@@ -105,6 +108,8 @@ class fixed_schedule {
     if (!(p.learning_rate > 0)) throw config_error(name("learning_rate"), fmt::format("must be positive, got {}", p.learning_rate));
     if (p.weight_decay < 0) throw config_error(name("weight_decay"), fmt::format("must be >= 0, got {}", p.weight_decay));
     if (p.stop.patience < 0) throw config_error(name("patience"), fmt::format("must be >= 0, got {}", p.stop.patience));
+    if (!(p.stop.min_delta >= 0) || !std::isfinite(p.stop.min_delta))
+      throw config_error(name("min_delta"), fmt::format("must be a finite number >= 0, got {}", p.stop.min_delta));
     if (p.lr == lr_policy::step && (p.step_size <= 0 || !(p.gamma > 0)))
       throw config_error(name("lr"), "step decay needs step_size > 0 and gamma > 0");
   }

@@ -630,6 +630,10 @@ class two_phase {
     result.fast_path = fast;
     const bool higher = higher_is_better(metric_, stop.monitor);
     const std::string monitored = monitored_quantity(stop.monitor);
+    if (validation.labels.empty() && stop.patience > 0 && epochs > 0)
+      throw config_error(fmt::format("phase{}.patience", phase),
+                         fmt::format("early stopping (patience {}) watches the validation set, which is empty; give "
+                                     "validation images or set patience 0 to train every epoch", stop.patience));
 
     [[maybe_unused]] phase_begin_event begin{phase, epochs, first_epoch, result.examples_per_epoch, batch_size,
                             detail::count_trainable(*model_), fast};
@@ -713,7 +717,11 @@ class two_phase {
       bool improved = false;
       if (auto it = scalars.find(monitored); it != scalars.end()) {
         const double v = it->second;
-        improved = state_.best_epoch < 0 || (higher ? v > state_.best_value + stop.min_delta : v < state_.best_value - stop.min_delta);
+        // A NaN (a metric undefined on this epoch) never improves: taken as the first best, it
+        // would stay best for good, since nothing compares greater than NaN.
+        improved = !std::isnan(v) &&
+                   (state_.best_epoch < 0 ||
+                    (higher ? v > state_.best_value + stop.min_delta : v < state_.best_value - stop.min_delta));
         if (improved) {
           state_.best_value = v;
           state_.best_epoch = epoch;
@@ -741,7 +749,7 @@ class two_phase {
                                          train_secs,
                                          train_secs > 0 ? static_cast<double>(images) / train_secs : 0.0,
                                          scalars,
-                                         stop.monitor,
+                                         monitored,
                                          improved,
                                          stopped};
       (detail::call_on_epoch_end(callbacks, e, *this), ...);
