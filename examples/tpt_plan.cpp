@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <new>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -280,7 +281,21 @@ int run(settings s) {
   const tpt::class_distribution& d = data.distribution;
 
   with_policy(s, d, [&](const auto& policy) {
-    const tpt::sampling_plan plan = tpt::plan_epoch(policy, data.labels, d.num_classes(), s.seed, s.epoch);
+    // Targets are only known once the rule meets the counts: a problem then is reported under
+    // the option that set the rule, not the policy's class name.
+    const tpt::sampling_plan plan = [&] {
+      try {
+        return tpt::plan_epoch(policy, data.labels, d.num_classes(), s.seed, s.epoch);
+      } catch (const tpt::config_error& e) {
+        const char* option = s.policy == "balance"         ? "balance-to"
+                             : s.policy == "undersample"   ? "undersample-cap"
+                             : s.policy.starts_with("over") ? "ratio-tiers"
+                                                            : "scale";
+        usage_error(fmt::format("option '--{}': {}", option, e.reason()));
+      } catch (const std::bad_alloc&) {
+        throw tpt::error(fmt::format("the plan of policy '{}' does not fit in memory", s.policy));
+      }
+    }();
     tpt::plan_report report =
         tpt::describe_plan(plan, data.labels, d.classes, fmt::format("{} on {}", s.policy, d.name));
     if (s.order == "size") report.sort_by_size();
@@ -336,7 +351,7 @@ int main(int argc, char** argv) {
       ("csv", po::value(&s.csv_file)->value_name("FILE"), "write the per-class table as CSV")
       ("svg", po::value(&s.svg_file)->value_name("FILE"), "write a log-scale bar chart of per-class counts before and after (opens in a browser)")
       ("indices", po::value(&s.indices_file)->value_name("FILE"), "write the plan's example indices, one per line (row numbers of --labels, from 0)")
-      ("order", po::value(&s.order)->default_value("size")->value_name("size|file"), "class order of the table and chart: largest first, or as in the data")
+      ("order", po::value(&s.order)->default_value("size")->value_name("size|file"), "class order of the table and chart: largest first, or the class order of the data (as listed in --counts and the built-in tables, alphabetical for --labels, whose class ids are the sorted names)")
       ("quiet", po::bool_switch(&s.quiet), "print only the summary line")
       ("help,h", "show this help");
   po::options_description all(width, description_at);

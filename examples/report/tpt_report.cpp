@@ -13,7 +13,9 @@
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
 
+#include "tpt/core/error.hpp"
 #include "tpt/core/random.hpp"
+#include "tpt/core/utf8.hpp"
 #include "tpt/metrics/classification_report.hpp"
 #include "tpt/report/experiment_record.hpp"
 #include "tpt/report/paper.hpp"
@@ -79,8 +81,9 @@ std::vector<tpt::experiment_record> demo_records(std::uint64_t seeds) {
 int main(int argc, char** argv) {
   std::string out, statistic, title;
   std::vector<std::string> inputs, compare;
-  std::size_t resamples = 10000;
-  std::uint64_t seed = 0, demo_seeds = 3;
+  // Signed, so that "-1" is refused instead of wrapping around to 2^64-1.
+  std::int64_t resamples = 10000, demo_seeds = 3;
+  std::uint64_t seed = 0;
   double confidence = 0.95;
   po::options_description visible("tpt-report [options] RECORD.json...");
   visible.add_options()("help,h", "print this help")(
@@ -111,9 +114,18 @@ int main(int argc, char** argv) {
       return 0;
     }
     po::notify(vm);
+    // Checked here, before any record is read or any resample drawn.
+    if (resamples < 2 || resamples > 10'000'000)
+      throw tpt::config_error("resamples", fmt::format("expected 2 to 10,000,000, got {}", resamples));
+    if (demo_seeds < 1 || demo_seeds > 100)
+      throw tpt::config_error("demo-seeds", fmt::format("expected 1 to 100, got {}", demo_seeds));
+    if (!(confidence > 0 && confidence < 1))
+      throw tpt::config_error("confidence", fmt::format("expected a number between 0 and 1, got {}", confidence));
+    if (!tpt::utf8::valid(title))
+      throw tpt::config_error("title", fmt::format("'{}' is not UTF-8", tpt::utf8::shown(title)));
     std::vector<tpt::experiment_record> records;
     if (vm.count("demo")) {
-      records = demo_records(demo_seeds);
+      records = demo_records(static_cast<std::uint64_t>(demo_seeds));
       if (vm["title"].defaulted()) title = "tpt report on SIMULATED runs (tpt-report --demo)";
     }
     for (const auto& file : inputs) {
@@ -124,7 +136,8 @@ int main(int argc, char** argv) {
 
     tpt::report_options options;
     options.title = title;
-    options.bootstrap = {.statistic = statistic, .resamples = resamples, .confidence = confidence, .seed = seed};
+    options.bootstrap = {.statistic = statistic, .resamples = static_cast<std::size_t>(resamples), .confidence = confidence,
+                         .seed = seed};
     options.row_normalised_confusion = vm.count("counts") == 0;
     options.relative_f1_change = vm.count("absolute-f1-change") == 0;
     if (vm.count("no-paper")) options.paper = tpt::paper_columns::never;
@@ -139,7 +152,12 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const po::error& e) {
     std::cerr << "tpt-report: " << e.what() << "\n" << visible << "\n";
+  } catch (const tpt::config_error& e) {
+    std::cerr << "tpt-report: " << e.what() << "\n(see tpt-report --help)\n";
+    return 2;
   } catch (const tpt::error& e) {
+    std::cerr << "tpt-report: " << e.what() << "\n";
+  } catch (const std::exception& e) {  // never std::terminate: one line, exit status 1
     std::cerr << "tpt-report: " << e.what() << "\n";
   }
   return 1;

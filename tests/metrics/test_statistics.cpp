@@ -128,6 +128,8 @@ TEST_CASE("a clear gain, a clear loss and no difference are told apart", "[stati
   CHECK(gain.verdict() == "gain");
   CHECK(gain.lower > 0);
   CHECK(gain.p_value < 0.01);
+  // No resample crossed 0: the p-value is the smallest 300 resamples can show, 2 / 301, not 0.
+  CHECK(gain.p_value == Approx(2.0 / 301));
   const auto loss = tpt::paired_bootstrap(big.candidate, big.reference, big.targets, 8, {.resamples = 300});
   CHECK(loss.verdict() == "loss");
   CHECK(loss.difference == Approx(-gain.difference));

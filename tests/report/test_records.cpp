@@ -12,6 +12,7 @@
 #include "tpt/io/atomic_file.hpp"
 #include "tpt/report/experiment_record.hpp"
 #include "tpt/report/figures.hpp"
+#include "tpt/report/write_report.hpp"
 #include "tpt_test_support.hpp"
 
 using Catch::Matchers::Contains;
@@ -130,6 +131,28 @@ TEST_CASE("the confusion heat map is row-normalised and ordered by frequency", "
   CHECK(count(svg52, "<title>") == 52 * 52);
   CHECK(svg52.find(">zorilla</text>") != std::string::npos);
   CHECK(svg52.find("wildebeest") < svg52.find("zorilla"));
+}
+
+TEST_CASE("a heat map summed over seeds labels rows with the test set's counts", "[figures]") {
+  // Summed over three seeds of one test set, the rows used to show three times its counts
+  // under an axis that said "test images".
+  const auto s = tpt::test::small_set();
+  std::vector<tpt::experiment_record> records;
+  for (std::uint64_t seed = 0; seed < 3; ++seed) records.push_back(tpt::test::simulate(s, "RUS", 2, seed, 0, 0.1));
+  tpt::test::scratch_dir dir("tpt-heatmap");
+  tpt::report_options options;
+  options.bootstrap.resamples = 20;
+  tpt::write_report(dir.path(), records, options);
+  const auto svg = tpt::io::read_text(dir / "figures/confusion_rus_phase2.svg");
+  CHECK_THAT(svg, Contains("gnu (50)"));
+  CHECK_THAT(svg, !Contains("gnu (150)"));
+  // Without one test set, the sums are shown and the axis says so.
+  tpt::report::confusion_figure f{
+      .title = "t", .class_names = {"a", "b"}, .confusion = {3, 1, 0, 2}, .order = {}, .row_normalised = true, .row_counts = {}, .runs = 2};
+  const auto summed = tpt::report::render(f);
+  CHECK_THAT(summed, Contains("a (4)") && Contains("summed over 2 runs"));
+  f.row_counts = {1};
+  CHECK_THROWS_WITH(tpt::report::render(f), Contains("1 row counts for 2 classes"));
 }
 
 TEST_CASE("the F1-change figure plots relative change, marks changes from 0 and refuses bad input", "[figures]") {

@@ -1,6 +1,7 @@
 // tpt/report/table.hpp and tables.hpp: renderings of a table, and the paper's tables built from
 // experiment records (values, order, several seeds, the paper beside ours, comparisons).
 #include <cmath>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "report_fixtures.hpp"
+#include "tpt/report/paper.hpp"
+#include "tpt/report/table.hpp"
 #include "tpt/report/tables.hpp"
 
 using Catch::Matchers::Contains;
@@ -186,4 +189,42 @@ TEST_CASE("grouping refuses duplicates and mixed class lists", "[tables][errors]
   CHECK_THROWS_WITH(tpt::report::group_runs(std::vector<tpt::experiment_record>{a, b}),
                     Contains("differ first at class 2"));
   CHECK_THROWS_WITH(tpt::report::group_runs(std::vector<tpt::experiment_record>{}), Contains("no experiment records"));
+}
+
+TEST_CASE("user models are grouped by their exact name; file names never collide", "[tables]") {
+  // Reduced to ASCII letters and digits, "模型一" and "模型二" were both "" and "ResNet-50" and
+  // "ResNet 50" both "resnet_50": two models became one row (or "appears twice").
+  const auto s = tpt::test::small_set();
+  std::vector<tpt::experiment_record> records;
+  for (const char* name : {"模型一", "模型二", "ResNet-50", "ResNet 50"})
+    records.push_back(tpt::test::simulate(s, name, 1, 0, 0, 0));
+  records.push_back(tpt::test::simulate(s, "ros_rus_15k", 2, 0, 0, 0));
+  records.push_back(tpt::test::simulate(s, "ROS&RUS(15K)", 2, 1, 0, 0));  // the paper's model, another spelling
+  const auto groups = tpt::report::group_runs(records);
+  REQUIRE(groups.size() == 5);
+  std::set<std::string> slugs;
+  for (const auto& g : groups) slugs.insert(g.slug());
+  CHECK(slugs.size() == 5);
+  CHECK(slugs.contains("ros_rus_15k_phase2"));
+  CHECK(tpt::paper::file_slug("cross_entropy") == "cross_entropy");
+  CHECK_THAT(tpt::paper::file_slug("模型一"), Catch::Matches("model_[0-9a-f]{8}"));
+  CHECK(tpt::paper::file_slug("ResNet-50") != tpt::paper::file_slug("ResNet 50"));
+}
+
+TEST_CASE("Markdown shows names as written: markup characters are escaped", "[table]") {
+  using tpt::report::markdown_text;
+  CHECK(markdown_text("back\\|slash") == "back\\\\\\|slash");
+  CHECK(markdown_text("<b>bold</b>") == "\\<b\\>bold\\</b\\>");
+  CHECK(markdown_text("*star* [link]") == "\\*star\\* \\[link\\]");
+  CHECK(markdown_text("cross_entropy") == "cross_entropy");  // between letters '_' never emphasises
+  CHECK(markdown_text("_lead and trail_") == "\\_lead and trail\\_");
+  CHECK(markdown_text("ROS&RUS(15K)\nline") == "ROS&RUS(15K) line");
+  tpt::report::table t;
+  t.name = "x";
+  t.title = "<i>title</i>";
+  t.columns = {{"model", "model"}};
+  t.add_row({std::string("a*b*c")});
+  const auto md = tpt::report::to_markdown(t);
+  CHECK_THAT(md, Contains("## \\<i\\>title\\</i\\>"));
+  CHECK_THAT(md, Contains("| a\\*b\\*c |"));
 }

@@ -135,6 +135,10 @@ TEST_CASE("bad input leaves an existing report untouched", "[write_report][error
   options.comparisons = {{{"baseline", 1}, {"ROS", 2}}};
   CHECK_THROWS_WITH(tpt::write_report(dir.path(), std::vector<tpt::experiment_record>{good}, options),
                     Contains("no runs of 'ROS phase 2'"));
+  options.title = "caf\xe9";  // Latin-1: report.json could not hold it
+  CHECK_THROWS_WITH(tpt::write_report(dir.path(), std::vector<tpt::experiment_record>{good}, options),
+                    Contains("option 'title'") && Contains("is not UTF-8"));
+  options.title = "tpt experiment report";
   options.comparisons.clear();
   options.bootstrap.resamples = 1;
   CHECK_THROWS_WITH(tpt::write_report(dir.path(), std::vector<tpt::experiment_record>{good, tpt::test::simulate(s, "RUS", 2, 0, 0, 0)}, options),

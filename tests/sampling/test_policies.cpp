@@ -280,7 +280,11 @@ TEST_CASE("per-class targets refuse impossible targets, naming the class", "[sam
     return n > 0 ? std::numeric_limits<std::int64_t>::max() / 2 : 0;
   };
   CHECK_THROWS_WITH(tpt::per_class_targets(huge).plan(labels, mixed_classes, gen),
-                    Catch::Contains("more than 2^63"));
+                    Catch::Contains("more than 1e+12 examples"));
+  // 10^12 is refused before any allocation (a balance to 10^14 used to end in std::bad_alloc).
+  const auto big = [](std::int64_t, std::int64_t n) -> std::int64_t { return n > 0 ? 600'000'000'000 : 0; };
+  CHECK_THROWS_WITH(tpt::per_class_targets(big).plan(labels, mixed_classes, gen),
+                    Catch::Contains("more than 1e+12 examples"));
 }
 
 TEST_CASE("class balancing brings every present class to one count", "[sampling][balanced]") {

@@ -64,7 +64,9 @@ TEST_CASE("a plan report counts unique examples, duplicates and drops per class"
         "aardvark,1,3,1,2,0\n"
         "civet,1,0,0,0,1\n"
         "rhino,1,0,0,0,1\n"
-        "total,7,5,3,2,4\n");
+        ",7,5,3,2,4\n");  // the totals: an empty class cell, which no class has
+  CHECK_THROWS_WITH(tpt::describe_plan(plan, labels, std::vector<std::string>{"zebra", "", "civet"}),
+                    Catch::Contains("class 1 has an empty name"));
 
   CHECK_THROWS_WITH(tpt::describe_plan(plan, labels, std::vector<std::string>{"a"}),
                     "option 'class names': 1 names for a plan of 3 classes");

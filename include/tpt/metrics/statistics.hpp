@@ -101,7 +101,8 @@ struct paired_bootstrap_result {
   double lower = 0;       // confidence interval of the difference
   double upper = 0;
   double standard_error = 0;  // standard deviation of the bootstrap differences
-  /// Approximate two-sided p-value: twice the smaller share of resamples on either side of 0.
+  /// Approximate two-sided p-value: twice the smaller share of resamples on either side of 0,
+  /// counted as (k + 1) / (B + 1), so never below 2 / (B + 1).
   double p_value = 1;
   double confidence = 0.95;
   std::size_t resamples = 0;
@@ -214,7 +215,9 @@ inline void summarise(std::vector<double> differences, double confidence, paired
   double ss = 0;
   for (double d : differences) ss += (d - mean) * (d - mean);
   r.standard_error = std::sqrt(ss / (B - 1));
-  r.p_value = std::min(1.0, 2.0 * double(std::min(at_most_zero, at_least_zero)) / B);
+  // With the usual +1 (Davison & Hinkley 1997, eq. 4.11): B resamples cannot show a p below
+  // 2 / (B + 1), and reporting 0 when none crossed 0 claimed a certainty they do not hold.
+  r.p_value = std::min(1.0, 2.0 * (double(std::min(at_most_zero, at_least_zero)) + 1) / (B + 1));
   std::sort(differences.begin(), differences.end());
   const double alpha = 1 - confidence;
   r.lower = quantile_of_sorted(differences, alpha / 2);

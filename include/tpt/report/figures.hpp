@@ -65,6 +65,12 @@ struct confusion_figure {
   /// Divide each row by its support: cell (i, j) is the share of class i predicted as j. Without
   /// it the majority classes of an imbalanced set saturate the colour scale.
   bool row_normalised = true;
+  /// The test count each row label shows; empty: the row sums of `confusion`. A matrix summed
+  /// over several runs of one test set passes that set's counts (the sums would be N times them).
+  std::vector<std::int64_t> row_counts{};
+  /// Runs summed into `confusion`; with more than one and no row_counts, the axis says the
+  /// counts are summed.
+  std::size_t runs = 1;
 };
 
 /// The confusion matrix as an SVG heat map; row labels carry each class's test count.
@@ -77,12 +83,17 @@ inline std::string render(const confusion_figure& f) {
   const auto order = detail::order_or_ids(f.order, k);
   svg::heatmap map;
   map.title = f.title;
-  map.row_label = f.row_normalised ? "true class (test images)  — rows sum to 1" : "true class (test images)";
+  if (!f.row_counts.empty() && f.row_counts.size() != k)
+    throw config_error("confusion_figure", fmt::format("{} row counts for {} classes", f.row_counts.size(), k));
+  const std::string images = f.row_counts.empty() && f.runs > 1
+                                 ? fmt::format("test images, summed over {} runs", f.runs)
+                                 : std::string("test images");
+  map.row_label = fmt::format("true class ({}){}", images, f.row_normalised ? "  — rows sum to 1" : "");
   map.column_label = "predicted class";
   for (auto i : order) {
     std::int64_t support = 0;
     for (std::size_t j = 0; j < k; ++j) support += f.confusion[i * k + j];
-    map.rows.push_back(fmt::format("{} ({})", f.class_names[i], support));
+    map.rows.push_back(fmt::format("{} ({})", f.class_names[i], f.row_counts.empty() ? support : f.row_counts[i]));
     map.columns.push_back(f.class_names[i]);
   }
   for (auto i : order) {

@@ -76,6 +76,28 @@ inline std::optional<std::size_t> model_rank(std::string_view name) {
   return std::nullopt;
 }
 
+/// What groups runs of one model: the paper's id for any spelling of its five models ("ROS&RUS(15K)",
+/// "ros_rus_15k"), the exact name for any other. Reducing every name to model_id merged different
+/// models: "ResNet-50" and "ResNet 50", or any two names without ASCII letters ("模型一", "模型二").
+inline std::string model_key(std::string_view name) {
+  if (const auto rank = model_rank(name)) return model_id(model_names[*rank]);
+  return std::string(name);
+}
+
+/// A part of a file name for a model or loss name: model_id when it is the paper's model or the
+/// name already is its id ("cross_entropy"); otherwise the id (or "model" when nothing is left)
+/// and 8 hex digits of a hash of the exact name, so that two names never share a file.
+inline std::string file_slug(std::string_view name) {
+  std::string id = model_id(name);
+  if (model_rank(name) || id == name) return id;
+  std::uint32_t h = 2166136261u;  // FNV-1a
+  for (char c : name) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 16777619u;
+  }
+  return fmt::format("{}_{:08x}", id.empty() ? "model" : id, h);
+}
+
 namespace detail {
 
 inline std::vector<std::vector<std::string>> split_csv(std::string_view text, std::string_view what,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -87,18 +88,34 @@ inline bool right_aligned(const column& c) { return c.kind != column_kind::text;
 
 }  // namespace detail
 
-/// GitHub-flavoured Markdown: heading, note, then the table ('|' in cells escaped).
-inline std::string to_markdown(const table& t, int heading_level = 2) {
-  std::string out = fmt::format("{} {}\n\n", std::string(static_cast<std::size_t>(heading_level), '#'), t.title);
-  if (!t.note.empty()) out += t.note + "\n\n";
-  auto escape = [](std::string s) {
-    std::string r;
-    for (char c : s) {
-      if (c == '|') r += '\\';
-      r += c == '\n' ? ' ' : c;
+/// `text` (a species, model or title) as Markdown that shows it as written: the characters
+/// CommonMark reads as markup are backslash-escaped ('\\', '`', '*', '[', ']', '<', '>', '|',
+/// and '_' unless it sits between two letters or digits, where it never starts emphasis), and
+/// line breaks become spaces. "back\\|slash" lost a backslash, and "<b>" was read as HTML.
+inline std::string markdown_text(std::string_view text) {
+  const auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  std::string r;
+  r.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n' || c == '\r') {
+      r += ' ';
+      continue;
     }
-    return r;
-  };
+    const bool intraword = c == '_' && i > 0 && i + 1 < text.size() && alnum(text[i - 1]) && alnum(text[i + 1]);
+    if (std::string_view("\\`*[]<>|_").find(c) != std::string_view::npos && !intraword) r += '\\';
+    r += c;
+  }
+  return r;
+}
+
+/// GitHub-flavoured Markdown: heading, note, then the table (title and cells through
+/// markdown_text; the note is tpt's own Markdown).
+inline std::string to_markdown(const table& t, int heading_level = 2) {
+  std::string out =
+      fmt::format("{} {}\n\n", std::string(static_cast<std::size_t>(heading_level), '#'), markdown_text(t.title));
+  if (!t.note.empty()) out += t.note + "\n\n";
+  const auto escape = [](const std::string& s) { return markdown_text(s); };
   out += "|";
   for (const auto& c : t.columns) out += fmt::format(" {} |", escape(c.title));
   out += "\n|";

@@ -46,13 +46,13 @@ struct run_group {
   [[nodiscard]] std::string label(bool with_loss = false) const {
     return fmt::format("{} phase {}{}", model, phase, with_loss ? fmt::format(" ({})", loss) : std::string());
   }
-  /// "ros_rus_15k_phase2": for file names and CSV keys.
+  /// "ros_rus_15k_phase2": for file names and CSV keys (paper::file_slug: one per name).
   [[nodiscard]] std::string slug(bool with_loss = false) const {
-    return fmt::format("{}_phase{}{}", paper::model_id(model), phase,
-                       with_loss ? fmt::format("_{}", paper::model_id(loss)) : std::string());
+    return fmt::format("{}_phase{}{}", paper::file_slug(model), phase,
+                       with_loss ? fmt::format("_{}", paper::file_slug(loss)) : std::string());
   }
   [[nodiscard]] bool matches(const run_key& key) const {
-    return paper::model_id(key.model) == paper::model_id(model) && key.phase == phase &&
+    return paper::model_key(key.model) == paper::model_key(model) && key.phase == phase &&
            (key.loss.empty() || paper::model_id(key.loss) == paper::model_id(loss));
   }
   [[nodiscard]] const experiment_record* seed(std::uint64_t s) const {
@@ -117,12 +117,12 @@ inline std::vector<run_group> group_runs(std::span<const experiment_record> reco
     const auto ra = paper::model_rank(groups[a].model), rb = paper::model_rank(groups[b].model);
     const std::size_t ka = ra ? *ra : std::size(paper::model_names), kb = rb ? *rb : std::size(paper::model_names);
     if (ka != kb) return ka < kb;
-    if (!ra && paper::model_id(groups[a].model) != paper::model_id(groups[b].model)) {
+    if (!ra && paper::model_key(groups[a].model) != paper::model_key(groups[b].model)) {
       // user's models: by first appearance of the model
       std::size_t fa = first_seen[a], fb = first_seen[b];
       for (std::size_t i = 0; i < groups.size(); ++i) {
-        if (paper::model_id(groups[i].model) == paper::model_id(groups[a].model)) fa = std::min(fa, first_seen[i]);
-        if (paper::model_id(groups[i].model) == paper::model_id(groups[b].model)) fb = std::min(fb, first_seen[i]);
+        if (paper::model_key(groups[i].model) == paper::model_key(groups[a].model)) fa = std::min(fa, first_seen[i]);
+        if (paper::model_key(groups[i].model) == paper::model_key(groups[b].model)) fb = std::min(fb, first_seen[i]);
       }
       return fa < fb;
     }
@@ -339,12 +339,12 @@ struct comparison_result {
 inline std::vector<comparison> default_comparisons(const std::vector<run_group>& groups,
                                                    const std::string& reference_model) {
   std::vector<comparison> out;
-  const std::string ref_id = paper::model_id(reference_model);
+  const std::string ref_id = paper::model_key(reference_model);
   std::vector<const run_group*> refs;
   for (const auto& g : groups)
-    if (paper::model_id(g.model) == ref_id) refs.push_back(&g);
+    if (paper::model_key(g.model) == ref_id) refs.push_back(&g);
   for (const auto& g : groups) {
-    if (refs.empty() || paper::model_id(g.model) == ref_id) continue;
+    if (refs.empty() || paper::model_key(g.model) == ref_id) continue;
     const run_group* best = nullptr;
     for (const auto* r : refs)
       if (!best || (r->loss == g.loss && best->loss != g.loss) ||
@@ -353,9 +353,9 @@ inline std::vector<comparison> default_comparisons(const std::vector<run_group>&
     out.push_back({{best->model, best->phase, best->loss}, {g.model, g.phase, g.loss}});
   }
   for (const auto& g : groups) {
-    if (g.phase != 2 || paper::model_id(g.model) == ref_id) continue;
+    if (g.phase != 2 || paper::model_key(g.model) == ref_id) continue;
     for (const auto& h : groups)
-      if (h.phase == 1 && h.loss == g.loss && paper::model_id(h.model) == paper::model_id(g.model))
+      if (h.phase == 1 && h.loss == g.loss && paper::model_key(h.model) == paper::model_key(g.model))
         out.push_back({{h.model, 1, h.loss}, {g.model, 2, g.loss}});
   }
   return out;

@@ -52,7 +52,13 @@ inline constexpr std::int64_t paper_largest_class = serengeti::season9_largest_t
 [[nodiscard]] inline std::int64_t scaled(std::int64_t paper_count, double scale) {
   if (!std::isfinite(scale) || scale <= 0)
     throw config_error("scale", fmt::format("must be a number > 0, got {}", scale));
-  return std::max<std::int64_t>(1, std::llround(static_cast<double>(paper_count) * scale));
+  // llround of a value past 2^63 is unspecified (LLONG_MIN in practice, then 1 here: a cap of one
+  // image); no dataset comes near 10^15 images.
+  const double count = static_cast<double>(paper_count) * scale;
+  if (count > 1e15)
+    throw config_error("scale", fmt::format("{} makes a paper count of {} into {:.3g} images, more than any dataset "
+                                            "holds (at most 10^15)", scale, paper_count, count));
+  return std::max<std::int64_t>(1, std::llround(count));
 }
 
 /// The baseline: no resampling.

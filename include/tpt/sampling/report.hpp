@@ -77,6 +77,7 @@ struct plan_report {
   for (std::size_t c = 0; c < k; ++c) {
     class_counts& row = report.classes[c];
     row.name = class_names.empty() ? fmt::format("class {}", c) : class_names[c];
+    if (row.name.empty()) throw config_error("class names", fmt::format("class {} has an empty name", c));
     row.before = plan.before[c];
     row.after = plan.after[c];
   }
@@ -121,15 +122,17 @@ inline std::string change_factor(const class_counts& c) {
   return out;
 }
 
-/// The report as CSV: class,before,after,unique,duplicates,dropped, then a "total" row.
+/// The report as CSV: class,before,after,unique,duplicates,dropped, one row per class, then the
+/// totals in a last row whose class cell is empty (class names never are: a species called
+/// "total" would not be told from a row named so).
 [[nodiscard]] inline std::string plan_csv(const plan_report& report) {
   std::string out = "class,before,after,unique,duplicates,dropped\n";
-  auto row = [&](const class_counts& c) {
-    fmt::format_to(std::back_inserter(out), "{},{},{},{},{},{}\n", io::csv_escape(c.name), c.before,
-                   c.after, c.unique, c.duplicates(), c.dropped());
+  auto row = [&](std::string_view name, const class_counts& c) {
+    fmt::format_to(std::back_inserter(out), "{},{},{},{},{},{}\n", name.empty() ? std::string() : io::csv_escape(name),
+                   c.before, c.after, c.unique, c.duplicates(), c.dropped());
   };
-  for (const class_counts& c : report.classes) row(c);
-  row(report.total());
+  for (const class_counts& c : report.classes) row(c.name, c);
+  row("", report.total());
   return out;
 }
 

@@ -71,6 +71,10 @@ void append_stages(const P& p, std::span<const std::int64_t> before, stage_chain
   }
 }
 
+/// The most examples one plan may hold: 10^12 indices are 8 TB, and no dataset comes near. A
+/// rule asking for more (a ratio of 1e300, a balance to 10^14) is refused before any allocation.
+inline constexpr std::int64_t max_plan_examples = 1'000'000'000'000;
+
 /// Check targets a rule produced: one per class, none negative, none positive for a class that
 /// has no example to copy, and a total that can be counted. `option` names the setting.
 inline void check_targets(std::span<const std::int64_t> before,
@@ -86,8 +90,9 @@ inline void check_targets(std::span<const std::int64_t> before,
       throw config_error(option,
                          fmt::format("class {} has no examples, so it cannot be sampled to {}", c,
                                      targets[c]));
-    if (targets[c] > std::numeric_limits<std::int64_t>::max() - total)
-      throw config_error(option, "the targets add up to more than 2^63 examples");
+    if (targets[c] > max_plan_examples - total)
+      throw config_error(option, fmt::format("the targets add up to more than {:.0e} examples, more than any plan "
+                                             "needs (8 bytes each: terabytes)", static_cast<double>(max_plan_examples)));
     total += targets[c];
   }
 }
