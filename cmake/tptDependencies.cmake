@@ -15,19 +15,14 @@ find_package(simdjson REQUIRED)         # GB/s parsing of COCO Camera Traps meta
 find_package(nlohmann_json REQUIRED)    # small JSON documents: reports, checkpoints, MegaDetector
 find_package(fccp REQUIRED)             # CSV manifests and label files
 
-# A pip-installed LibTorch 2.x ships its own fmt headers inside its include folder, and they come
-# first on the include path. Linking the system's libfmt then mixes two fmt versions (undefined
-# fmt::v12 symbols against libfmt.so.9); fmt header-only takes declarations and definitions from
-# the same headers. Debian's LibTorch (prefix /usr) has no copy of its own.
-set(TPT_FMT_TARGET fmt::fmt)
-if(DEFINED TORCH_INSTALL_PREFIX AND NOT TORCH_INSTALL_PREFIX STREQUAL "/usr"
-   AND EXISTS "${TORCH_INSTALL_PREFIX}/include/fmt/core.h")
-  set(TPT_FMT_TARGET fmt::fmt-header-only)
-endif()
+# fmt::fmt or fmt::fmt-header-only, after the LibTorch found (cmake/tptFmtTarget.cmake). Linked
+# for the build only: the installed config decides again against the consumer's LibTorch.
+include(tptFmtTarget)
+tpt_fmt_target(TPT_FMT_TARGET)
 
 set(TPT_DEPENDENCY_TARGETS
   torch
-  ${TPT_FMT_TARGET}
+  $<BUILD_INTERFACE:${TPT_FMT_TARGET}>
   range-v3::range-v3
   libjpeg-turbo::turbojpeg
   PNG::PNG

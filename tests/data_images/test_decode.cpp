@@ -1,10 +1,14 @@
 // tpt/data/decode.hpp: JPEG and PNG decode, DCT-scaled decode, and an image_error that names the
 // file and the problem for every kind of bad file.
 #include <array>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
+
+#include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -141,7 +145,14 @@ TEST_CASE("each kind of bad file gives an image_error naming the file and the pr
   const std::string gif = "GIF89a\x01\x00\x01\x00";
   tpt::test::write_bytes(dir / "anim.jpg", {reinterpret_cast<const std::uint8_t*>(gif.data()), gif.size()});
   std::filesystem::create_directories(dir / "folder.jpg");
+  // A FIFO named like an image: opening it used to wait for a writer forever (preflight hung).
+  REQUIRE(::mkfifo((dir / "fifo.jpg").c_str(), 0600) == 0);
+  // A sparse file past the 4 GiB an image file may have: it used to be read whole (bad_alloc).
+  { std::ofstream(dir / "vast.jpg").put('x'); }
+  std::filesystem::resize_file(dir / "vast.jpg", (std::uint64_t{4} << 30) + 1);
 
+  CHECK(problem_of(dir / "fifo.jpg") == image_problem::unreadable);
+  CHECK(problem_of(dir / "vast.jpg") == image_problem::too_large);
   CHECK(problem_of(dir / "missing.jpg") == image_problem::missing);
   CHECK(problem_of(dir / "folder.jpg") == image_problem::unreadable);
   CHECK(problem_of(dir / "empty.jpg") == image_problem::empty);
@@ -385,5 +396,32 @@ TEST_CASE("EXIF orientation equals Pillow's ImageOps.exif_transpose", "[decode][
     REQUIRE(ours.height() == a.at("height").get<std::int64_t>());
     // The same libjpeg-turbo, the same (accurate) IDCT and upsampling: the same bytes.
     CHECK(pixels_of(ours) == tpt::test::read_bytes(dir / (name + ".rgb")));
+  }
+}
+
+TEST_CASE("PNG of every colour type and depth, with gAMA, sRGB or tRNS, reads as Pillow reads it", "[decode][reference]") {
+  // libpng's simplified API converted by gAMA/sRGB and took 16-bit data as linear light: 16-bit
+  // files with alpha or gAMA, and 8-bit ones with a non-sRGB gAMA, came out brighter or darker.
+  tpt::test::scratch_dir dir("tpt-png-variants");
+  const std::string command = fmt::format("'{}' '{}/tests/data_images/png_variants.py' '{}'", TPT_REFERENCE_PYTHON,
+                                          TPT_SOURCE_DIR, dir.path().string());
+  INFO(command);
+  REQUIRE(std::system(command.c_str()) == 0);
+  const auto answers = nlohmann::json::parse(tpt::io::read_text(dir / "variants.json"));
+  WARN("compared with Pillow " << answers.at("pillow_version").get<std::string>());
+  REQUIRE(answers.at("files").size() == 13);
+  for (const auto& [name, a] : answers.at("files").items()) {
+    INFO(name << " (Pillow mode " << a.at("pillow_mode").get<std::string>() << ", reference "
+              << a.at("reference").get<std::string>() << ")");
+    const auto file = dir / (name + ".png");
+    const auto ours = decode_image_file(file, {.channels = 3});
+    REQUIRE(ours.width() == a.at("width").get<std::int64_t>());
+    REQUIRE(ours.height() == a.at("height").get<std::int64_t>());
+    CHECK(pixels_of(ours) == tpt::test::read_bytes(dir / (name + ".png.rgb")));
+    // The header's channel count includes alpha, from tRNS too.
+    const auto info = tpt::data::read_image_info(tpt::test::read_bytes(file), name);
+    const bool alpha = name == "rgba16" || name == "ga16" || name.ends_with("_trns");
+    const bool colour = name.starts_with("rgb") || name.starts_with("palette");
+    CHECK(info.channels == (colour ? 3 : 1) + (alpha ? 1 : 0));
   }
 }

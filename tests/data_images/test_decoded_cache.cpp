@@ -6,6 +6,10 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
@@ -326,4 +330,34 @@ TEST_CASE("cache from in-memory images (Fashion-MNIST shape), reused by content"
 
   CHECK_THROWS_AS(decoded_cache::open_or_build(dir / "x.tptc", images.to(torch::kFloat32), same), tpt::config_error);
   CHECK_THROWS_AS(decoded_cache::open_or_build(dir / "x.tptc", images, {.channels = 2}), tpt::config_error);
+}
+
+TEST_CASE("temporary files of builds that died are removed; a live build's is kept", "[cache][errors]") {
+  // A build killed (SIGKILL, out of memory) left its full-size temporary file, and every crash
+  // another one, until the disk was full.
+  namespace fs = std::filesystem;
+  tpt::test::scratch_dir dir;
+  const auto images = torch::randint(0, 256, {20, 8, 8, 1}, torch::kUInt8);
+  const cache_settings settings{.height = 8, .width = 8, .channels = 1};
+  const auto stale = dir / ".fm.tptc.tmp-999999-0";
+  { std::ofstream(stale) << std::string(4096, 'x'); }
+  // A temporary file another build is writing right now: locked.
+  const auto live = dir / ".fm.tptc.tmp-1-0";
+  { std::ofstream(live) << "in progress"; }
+  const int fd = ::open(live.c_str(), O_RDWR | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
+  // Another cache's temporary file is not this cache's business.
+  const auto other = dir / ".other.tptc.tmp-999999-0";
+  { std::ofstream(other) << "x"; }
+
+  const auto c = decoded_cache::open_or_build(dir / "fm.tptc", images, settings);
+  CHECK(c.rebuilt());
+  CHECK_FALSE(fs::exists(stale));
+  CHECK(fs::exists(live));
+  CHECK(fs::exists(other));
+  ::close(fd);
+  CHECK(tpt::data::detail::remove_stale_cache_temporaries(dir / "fm.tptc") == 1);  // unlocked now
+  CHECK_FALSE(fs::exists(live));
+  CHECK(fs::exists(dir / "fm.tptc"));
 }

@@ -67,6 +67,21 @@ TEST_CASE("centre-crop policy keeps the centre with the output's aspect ratio", 
         tpt::data::source_box{256, 0, 1792, 1536});
   CHECK(policy_box(100, 200, 50, 50, resize_policy::center_crop) == tpt::data::source_box{0, 50, 100, 150});
   CHECK(policy_box(2048, 1536, 256, 256, resize_policy::stretch) == tpt::data::source_box{0, 0, 2048, 1536});
+  // A frame with the output's own aspect ratio is kept whole, exactly: 336 x 240 into 224 x 160
+  // gave a box 1.4e-14 outside the frame, which the resize refused.
+  CHECK(policy_box(336, 240, 224, 160, resize_policy::center_crop) == tpt::data::source_box{0, 0, 336, 240});
+  CHECK(policy_box(2800, 2000, 224, 160, resize_policy::center_crop) == tpt::data::source_box{0, 0, 2800, 2000});
+  // And no box ever leaves its frame, whatever the two aspect ratios.
+  std::size_t outside = 0;
+  for (std::int64_t w = 1; w <= 120; ++w)
+    for (std::int64_t h = 1; h <= 120; ++h)
+      for (const auto& [ow, oh] : {std::pair{224, 160}, std::pair{15, 11}, std::pair{13, 6}, std::pair{17, 7}, std::pair{7, 5}}) {
+        const auto b = policy_box(w, h, ow, oh, resize_policy::center_crop);
+        outside += b.x0 < 0 || b.y0 < 0 || b.x1 > static_cast<double>(w) || b.y1 > static_cast<double>(h) ? 1 : 0;
+      }
+  CHECK(outside == 0);
+  tpt::data::image frame(240, 336, 3);
+  CHECK_NOTHROW(tpt::data::resize(frame, 160, 224, resize_policy::center_crop));
 }
 
 TEST_CASE("the policy keeps the centre of a region (a detection's crop) as of a frame", "[resize]") {

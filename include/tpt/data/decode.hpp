@@ -258,21 +258,76 @@ inline image decode_jpeg(std::span<const std::uint8_t> bytes, const std::filesys
   return turn ? upright(out, info.orientation) : out;
 }
 
-/// libpng's simplified API reports errors through image.message and never longjmps into our
-/// frames, which keeps C++ destructors safe.
+/// A PNG read with libpng's low-level API, which gives the samples as stored. (The simplified
+/// API converts by the file's gAMA or sRGB chunk and takes 16-bit data as linear light, so 16-bit
+/// files with alpha or a gAMA chunk, and 8-bit ones with a non-sRGB gAMA, came out brighter or
+/// darker than Pillow reads them; Pillow ignores gAMA and keeps the high byte.) Palettes and
+/// grey below 8 bits expand to 8 bits, tRNS to an alpha channel, 16-bit samples keep their high
+/// byte, interlaced files are put together; nothing else changes a sample.
+///
+/// libpng reports errors by longjmp. The two functions that call into it (begin, rows) hold no
+/// object with a destructor, and every C++ allocation happens outside them.
 struct png_reader {
-  png_image img{};
-  png_reader(std::span<const std::uint8_t> bytes, const std::filesystem::path& name) {
-    img.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&img, bytes.data(), bytes.size()))
-      fail(name, "header");
-  }
+  std::span<const std::uint8_t> bytes;
+  std::size_t pos = 0;
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  char message[256] = {};
+  std::uint32_t width = 0, height = 0;
+  int channels = 0;          // after the transforms: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA
+  std::size_t row_bytes = 0;
+
+  explicit png_reader(std::span<const std::uint8_t> b) : bytes(b) {}
   png_reader(const png_reader&) = delete;
   png_reader& operator=(const png_reader&) = delete;
-  ~png_reader() { png_image_free(&img); }
+  ~png_reader() {
+    if (png) png_destroy_read_struct(&png, info ? &info : nullptr, nullptr);
+  }
+
+  static void read_data(png_structp p, png_bytep out, png_size_t n) {
+    auto* r = static_cast<png_reader*>(png_get_io_ptr(p));
+    if (n > r->bytes.size() - r->pos) png_error(p, "unexpected end of data");
+    std::memcpy(out, r->bytes.data() + r->pos, n);
+    r->pos += n;
+  }
+  static void on_error(png_structp p, png_const_charp text) {
+    auto* r = static_cast<png_reader*>(png_get_error_ptr(p));
+    std::snprintf(r->message, sizeof r->message, "%s", text ? text : "unknown error");
+    png_longjmp(p, 1);
+  }
+  static void on_warning(png_structp, png_const_charp) {}
+
+  /// Signature, chunks up to the image data, transforms, the output's shape. False on an error
+  /// (in `message`).
+  bool begin() {
+    png = png_create_read_struct(PNG_LIBPNG_VER_STRING, this, &png_reader::on_error, &png_reader::on_warning);
+    if (!png) return std::snprintf(message, sizeof message, "libpng could not start"), false;
+    info = png_create_info_struct(png);
+    if (!info) return std::snprintf(message, sizeof message, "libpng could not start"), false;
+    if (setjmp(png_jmpbuf(png))) return false;
+    png_set_read_fn(png, this, &png_reader::read_data);
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);  // check_pixels decides what is too large
+    png_read_info(png, info);
+    png_set_expand(png);      // palette -> RGB, grey of 1, 2 or 4 bits -> 8, tRNS -> alpha
+    png_set_strip_16(png);    // 16-bit samples: the high byte
+    (void)png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    width = png_get_image_width(png, info);
+    height = png_get_image_height(png, info);
+    channels = png_get_channels(png, info);
+    row_bytes = png_get_rowbytes(png, info);
+    return true;
+  }
+
+  /// The pixels into `rows` (height pointers to row_bytes each). False on an error.
+  bool rows(png_bytepp row_pointers) {
+    if (setjmp(png_jmpbuf(png))) return false;
+    png_read_image(png, row_pointers);
+    return true;
+  }
 
   [[noreturn]] void fail(const std::filesystem::path& name, std::string_view stage) const {
-    const std::string_view m = img.message;
+    const std::string_view m = message;
     const auto contains = [&](std::string_view s) { return m.find(s) != std::string_view::npos; };
     if (contains("end of data") || contains("Not enough image data") || contains("Read Error") ||
         contains("truncated") || contains("unexpected end"))
@@ -296,39 +351,30 @@ inline void check_png_claimed_size(std::span<const std::uint8_t> bytes, const st
 }
 
 inline image_info png_info(std::span<const std::uint8_t> bytes, const std::filesystem::path& name) {
-  png_reader r(bytes, name);
-  const bool colour = (r.img.format & PNG_FORMAT_FLAG_COLOR) != 0;
-  const bool alpha = (r.img.format & PNG_FORMAT_FLAG_ALPHA) != 0;
-  return {image_format::png, static_cast<std::int64_t>(r.img.width), static_cast<std::int64_t>(r.img.height),
-          (colour ? 3 : 1) + (alpha ? 1 : 0), orientation_in_png(bytes)};
+  png_reader r(bytes);
+  if (!r.begin()) r.fail(name, "header");
+  // Channels as stored, alpha included (a palette with tRNS has one).
+  return {image_format::png, static_cast<std::int64_t>(r.width), static_cast<std::int64_t>(r.height), r.channels,
+          orientation_in_png(bytes)};
 }
 
 inline image decode_png_as_stored(std::span<const std::uint8_t> bytes, const std::filesystem::path& name,
                                   const decode_options& opt) {
   check_png_claimed_size(bytes, name, opt.max_pixels);
-  png_reader r(bytes, name);
-  const auto w = static_cast<std::int64_t>(r.img.width);
-  const auto h = static_cast<std::int64_t>(r.img.height);
+  png_reader r(bytes);
+  if (!r.begin()) r.fail(name, "header");
+  const auto w = static_cast<std::int64_t>(r.width);
+  const auto h = static_cast<std::int64_t>(r.height);
   check_pixels(name, w, h, opt.max_pixels, "PNG");
-  const bool colour = (r.img.format & PNG_FORMAT_FLAG_COLOR) != 0;
-  const bool alpha = (r.img.format & PNG_FORMAT_FLAG_ALPHA) != 0;
-  const bool sixteen = (r.img.format & PNG_FORMAT_FLAG_LINEAR) != 0;
-  const std::int64_t stored = (colour ? 3 : 1) + (alpha ? 1 : 0);
-  if (sixteen && !alpha) {
-    // 16-bit samples: read them unchanged (linear to linear is no conversion) and keep the high
-    // byte, as Pillow does; libpng's 8-bit output would apply an sRGB curve instead.
-    r.img.format = colour ? PNG_FORMAT_LINEAR_RGB : PNG_FORMAT_LINEAR_Y;
-    std::vector<std::uint16_t> wide(static_cast<std::size_t>(w * h * stored));
-    if (!png_image_finish_read(&r.img, nullptr, wide.data(), 0, nullptr)) r.fail(name, "pixels");
-    image raw(h, w, stored);
-    for (std::size_t i = 0; i < wide.size(); ++i) raw.data()[i] = static_cast<std::uint8_t>(wide[i] >> 8);
-    return stored == opt.channels ? raw : convert_channels(raw, opt.channels);
-  }
-  // Alpha is dropped, not composited, as Pillow's convert("RGB") does.
-  r.img.format = colour ? (alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB)
-                        : (alpha ? PNG_FORMAT_GA : PNG_FORMAT_GRAY);
+  const std::int64_t stored = r.channels;
+  if (stored < 1 || stored > 4 || r.row_bytes != static_cast<std::size_t>(w * stored))
+    throw image_error(name, image_problem::unsupported,
+                      fmt::format("PNG layout of {} channels and {} bytes per row of {} pixels", stored, r.row_bytes, w));
   image raw(h, w, stored);
-  if (!png_image_finish_read(&r.img, nullptr, raw.data(), 0, nullptr)) r.fail(name, "pixels");
+  std::vector<png_bytep> rows(static_cast<std::size_t>(h));
+  for (std::int64_t y = 0; y < h; ++y) rows[static_cast<std::size_t>(y)] = raw.data() + y * w * stored;
+  if (!r.rows(rows.data())) r.fail(name, "pixels");
+  // Alpha is dropped, not composited, as Pillow's convert("RGB") does.
   return stored == opt.channels ? raw : convert_channels(raw, opt.channels);
 }
 
@@ -341,10 +387,16 @@ inline image decode_png(std::span<const std::uint8_t> bytes, const std::filesyst
 
 }  // namespace detail
 
-/// Read a whole file. Missing, unreadable (permissions, a folder, an I/O error) and empty files
-/// are image_errors naming the file.
+/// The largest image file read (4 GiB): no camera frame comes near, and a bigger "image" would be
+/// read whole into memory first.
+inline constexpr std::uint64_t max_image_file_bytes = std::uint64_t{4} << 30;
+
+/// Read a whole file. Missing, unreadable (permissions, a folder, a FIFO, an I/O error), empty
+/// and oversized files are image_errors naming the file.
 [[nodiscard]] inline std::vector<std::uint8_t> read_image_bytes(const std::filesystem::path& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO named like an image must not wait for a writer (preflight hung);
+  // it changes nothing for the regular files read below.
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int e = errno;
     if (e == ENOENT || e == ENOTDIR)
@@ -363,7 +415,17 @@ inline image decode_png(std::span<const std::uint8_t> bytes, const std::filesyst
   if (S_ISDIR(st.st_mode)) throw image_error(file, image_problem::unreadable, "is a folder, not a file");
   if (!S_ISREG(st.st_mode)) throw image_error(file, image_problem::unreadable, "is not a regular file");
   if (st.st_size == 0) throw image_error(file, image_problem::empty, "the file has 0 bytes");
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
+  if (static_cast<std::uint64_t>(st.st_size) > max_image_file_bytes)
+    throw image_error(file, image_problem::too_large,
+                      fmt::format("the file has {} bytes, more than the {} an image file may have",
+                                  static_cast<std::uint64_t>(st.st_size), max_image_file_bytes));
+  std::vector<std::uint8_t> bytes;
+  try {
+    bytes.resize(static_cast<std::size_t>(st.st_size));
+  } catch (const std::bad_alloc&) {  // that image's problem, not a bare bad_alloc ending the run
+    throw image_error(file, image_problem::too_large,
+                      fmt::format("the file's {} bytes do not fit in memory", static_cast<std::uint64_t>(st.st_size)));
+  }
   std::size_t got = 0;
   while (got < bytes.size()) {
     const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -281,8 +282,33 @@ inline std::optional<cache_mapping> map_cache(const std::filesystem::path& file,
   return m;
 }
 
+/// The temporary files of builds of `target` that died (killed, out of memory, a power cut: no
+/// destructor ran) and left their full, reserved size behind: removed, so that crashes do not
+/// fill the disk one cache at a time. A live build holds an exclusive flock on its file, so
+/// only unlocked ones go, whichever machine (on a shared folder) or process made them.
+/// Returns how many were removed.
+inline std::size_t remove_stale_cache_temporaries(const std::filesystem::path& target) {
+  const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : ".";
+  const std::string prefix = fmt::format(".{}.tmp-", target.filename().string());
+  std::error_code ec;
+  std::size_t removed = 0;
+  for (std::filesystem::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!name.starts_with(prefix)) continue;
+    const int fd = ::open(it->path().c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      std::error_code gone;
+      if (std::filesystem::remove(it->path(), gone)) ++removed;
+    }
+    ::close(fd);
+  }
+  return removed;
+}
+
 /// A temporary file beside the target, filled through a writable map, renamed over the target
-/// only when complete and on disk; removed if anything fails before that.
+/// only when complete and on disk; removed if anything fails before that. Locked (flock) while
+/// it lives, so that remove_stale_cache_temporaries leaves it alone.
 class cache_writer {
  public:
   cache_writer(const std::filesystem::path& target, std::uint64_t size) : target_(target), size_(size) {
@@ -291,9 +317,22 @@ class cache_writer {
     std::error_code ec;
     std::filesystem::create_directories(folder, ec);
     if (ec) throw input_error(folder, fmt::format("cannot create folder: {}", ec.message()));
-    tmp_ = folder / fmt::format(".{}.tmp-{}-{}", target.filename().string(), static_cast<long>(::getpid()), counter++);
-    fd_ = ::open(tmp_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw input_error(tmp_, fmt::format("cannot create: {}", std::generic_category().message(errno)));
+    (void)remove_stale_cache_temporaries(target);
+    for (int attempt = 0;; ++attempt) {
+      tmp_ = folder / fmt::format(".{}.tmp-{}-{}", target.filename().string(), static_cast<long>(::getpid()), counter++);
+      fd_ = ::open(tmp_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd_ < 0) throw input_error(tmp_, fmt::format("cannot create: {}", std::generic_category().message(errno)));
+      // Another build's cleanup may take the file between open and flock (it then holds the
+      // lock, or has unlinked the file): then a fresh one is made. A file system without flock
+      // (ENOLCK, EOPNOTSUPP) builds unlocked, and its cleanup, unable to lock, removes nothing.
+      const bool locked = ::flock(fd_, LOCK_EX | LOCK_NB) == 0;
+      const bool taken = !locked && errno == EWOULDBLOCK;
+      struct stat st {};
+      if (!taken && ::fstat(fd_, &st) == 0 && st.st_nlink > 0) break;
+      ::close(fd_);
+      fd_ = -1;
+      if (attempt == 3) throw input_error(tmp_, "cannot create and lock a temporary file for the cache");
+    }
     // Reserve the blocks now: writing through a map into a sparse file on a full disk would kill
     // the process with SIGBUS instead of failing here with a message.
     if (const int rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(size)); rc != 0) {

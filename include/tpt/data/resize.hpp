@@ -67,14 +67,18 @@ struct source_box {
                                               std::int64_t out_height, resize_policy policy) noexcept {
   if (policy == resize_policy::stretch) return region;
   const double w = region.width(), h = region.height();
-  const double aspect = static_cast<double>(out_width) / static_cast<double>(out_height);
+  const double ow = static_cast<double>(out_width), oh = static_cast<double>(out_height);
+  // Compared by cross-multiplication, and a side that is kept is kept exactly: w / aspect for a
+  // 336 x 240 frame and a 224 x 160 output gave 240.00000000000003, a box 1.4e-14 outside the
+  // frame that the resize refused (and a whole cache build with it).
   double bw = w, bh = h;
-  if (w / h > aspect) {
-    bw = h * aspect;
-  } else {
-    bh = w / aspect;
+  if (w * oh > h * ow) {
+    bw = std::min(w, h * ow / oh);
+  } else if (w * oh < h * ow) {
+    bh = std::min(h, w * oh / ow);
   }
-  return {region.x0 + (w - bw) / 2, region.y0 + (h - bh) / 2, region.x0 + (w + bw) / 2, region.y0 + (h + bh) / 2};
+  return {std::max(region.x0, region.x0 + (w - bw) / 2), std::max(region.y0, region.y0 + (h - bh) / 2),
+          std::min(region.x1, region.x0 + (w + bw) / 2), std::min(region.y1, region.y0 + (h + bh) / 2)};
 }
 
 /// The part of a width x height source that `policy` maps onto an out_width x out_height image.
