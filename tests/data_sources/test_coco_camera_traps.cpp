@@ -288,6 +288,15 @@ TEST_CASE("COCO Camera Traps: structural errors say where and what was expected"
     CHECK_THAT(e.what(), Catch::Contains(c.expected));
     if (c.line) CHECK(e.line() == c.line);
   }
+  // An element's own error comes before a syntax error further on, whichever is found first: the
+  // elements still waiting in the batch being filled used to be dropped unchecked.
+  const auto first_wins = write_file(dir / "first.json", "{\"images\": [" + img + R"(, {"file_name": "b.jpg"}, )" + img +
+                                                             " " + img + "]}");
+  for (const std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
+    const auto e = read_error(first_wins, {.threads = threads});
+    INFO(e.what());
+    CHECK_THAT(e.what(), Catch::Contains("images[1]: missing field 'id'"));
+  }
   CHECK_THAT(read_error(dir / "absent.json").what(), Catch::Contains("no such file"));
   CHECK_THROWS_AS(read_coco_camera_traps(dir / "s0.json", coco_camera_traps_options{.threads = 0}), tpt::config_error);
   std::filesystem::create_directories(dir / "folder.json");

@@ -88,6 +88,10 @@ class element_pipeline {
   /// the file), then rethrow the handler's error if it had one. Returns otherwise, and the caller
   /// rethrows the scanner's error: either way the first error in the file is the one reported.
   void drain_and_rethrow_earlier() {
+    // The batch still being filled lies before the scanner's error too: without this flush its
+    // elements were never checked, and "images[3]: missing field 'id'" gave way to a syntax
+    // error further on.
+    flush();
     stop();
     if (error_) std::rethrow_exception(error_);
   }
@@ -98,8 +102,13 @@ class element_pipeline {
     // simdjson reads up to SIMDJSON_PADDING bytes past the last element.
     current_->bytes.resize(current_->bytes.size() + simdjson::SIMDJSON_PADDING, ' ');
     if (!worker_.joinable()) {
+      // Emptied even when the handler throws: its error propagates to the scanner, whose
+      // drain_and_rethrow_earlier must not handle the same elements a second time.
+      struct clear_after {
+        element_batch& batch;
+        ~clear_after() { batch.clear(); }
+      } guard{*current_};
       handle_(*current_);
-      current_->clear();
       return;
     }
     std::unique_ptr<element_batch> next;
