@@ -16,6 +16,32 @@ RULES = {
     r"\btj(Init|Decompress|Compress|Destroy)": ("turbojpeg.h",),
     r"\bpng_": ("png.h",),
     r"\bio::(CSVReader|LineReader|trim_chars|double_quote_escape)": ("csv.h",),
+    # The standard library: the precompiled header the compile check shares holds many of these,
+    # and <torch/torch.h> pulls in some but not <filesystem> or <random>, so a header could use
+    # one without including it and still pass.
+    r"\bstd::filesystem::": ("filesystem",),
+    r"\bstd::(mt19937|random_device|uniform_(int|real)_distribution|normal_distribution)": ("random",),
+    r"\bstd::(optional|nullopt)\b": ("optional",),
+    r"\bstd::(variant|visit|holds_alternative|get_if|monostate)\b": ("variant",),
+    r"\bstd::unordered_map\b": ("unordered_map",),
+    r"\bstd::unordered_set\b": ("unordered_set",),
+    r"\bstd::(multi)?map\b": ("map",),
+    r"\bstd::(multi)?set\b": ("set",),
+    r"\bstd::deque\b": ("deque",),
+    r"\bstd::span\b": ("span",),
+    r"\bstd::string_view\b": ("string_view",),
+    r"\bstd::(thread|jthread)\b": ("thread",),
+    r"\bstd::(mutex|lock_guard|unique_lock|scoped_lock)\b": ("mutex",),
+    r"\bstd::condition_variable\b": ("condition_variable",),
+    r"\bstd::atomic\b": ("atomic",),
+    r"\bstd::function\b": ("functional",),
+    r"\bstd::(unique_ptr|shared_ptr|make_shared|make_unique|weak_ptr)\b": ("memory",),
+    r"\bstd::chrono::": ("chrono",),
+    r"\bstd::(array)\b": ("array",),
+    r"\bstd::(ifstream|ofstream|fstream)\b": ("fstream",),
+    r"\bstd::(ostringstream|istringstream|stringstream)\b": ("sstream",),
+    r"\bstd::(numeric_limits)\b": ("limits",),
+    r"\bstd::(exception_ptr|current_exception|rethrow_exception)\b": ("exception",),
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
 COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
