@@ -7,7 +7,7 @@ set(CMAKE_FIND_PACKAGE_TARGETS_GLOBAL ON)
 find_package(Threads REQUIRED)
 find_package(Torch REQUIRED)            # LibTorch: tensors, autograd, nn, optimisers
 find_package(fmt REQUIRED)              # formatting of logs, reports, error messages
-find_package(range-v3 REQUIRED)         # views over labels, plans and reports
+find_package(range-v3 REQUIRED)         # in the design's package set: linked for code built on tpt (tpt uses std::ranges)
 find_package(libjpeg-turbo REQUIRED)    # JPEG decode with DCT scaling (turbojpeg API)
 find_package(PNG REQUIRED)              # PNG decode
 find_package(ZLIB REQUIRED)             # CRC-32 checksums of the decoded image cache

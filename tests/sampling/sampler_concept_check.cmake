@@ -1,7 +1,7 @@
 # CTest script (cmake -P): a type that is not a tpt::sampler must fail to compile with exactly
 # one error, and that error must name tpt::sampler. A good sampler compiled the same way must
 # succeed, so a broken command line cannot pass for a rejected sampler.
-# Inputs: CXX (compiler), SOURCE (sampler_concept_check.cpp), INCLUDES (;-list of include dirs),
+# Inputs: CXX (compiler), SOURCE (sampler_concept_check.cpp), CASES (optional), INCLUDES (;-list of include dirs),
 # IMPLICIT (the compiler's own include dirs: passing those with -isystem breaks #include_next).
 cmake_minimum_required(VERSION 3.24)
 foreach(var CXX SOURCE INCLUDES)
@@ -11,9 +11,17 @@ foreach(var CXX SOURCE INCLUDES)
 endforeach()
 
 set(flags -std=c++20 -fsyntax-only -fdiagnostics-color=never)
+set(implicit_real)
+foreach(dir IN LISTS IMPLICIT)
+  get_filename_component(real "${dir}" REALPATH)
+  list(APPEND implicit_real "${real}")
+endforeach()
+set(seen)
 foreach(dir IN LISTS INCLUDES)
-  if(dir AND NOT dir IN_LIST IMPLICIT)
-    list(APPEND flags -isystem "${dir}")
+  get_filename_component(real "${dir}" REALPATH)  # /usr/lib/../include is /usr/include
+  if(dir AND NOT real IN_LIST implicit_real AND NOT real IN_LIST seen)
+    list(APPEND seen "${real}")
+    list(APPEND flags -isystem "${real}")
   endif()
 endforeach()
 
@@ -30,8 +38,13 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "a valid sampler failed to compile, so the check proves nothing:\n${text}")
 endif()
 
-set(bad_cases no_plan returns_indices_only plan_not_const takes_a_seed_not_a_generator
-    bad_first_stage_of_compose bad_policy_in_every_epoch)
+# CASES: the failing cases SOURCE defines (default: those of sampler_concept_check.cpp).
+if(DEFINED CASES)
+  set(bad_cases ${CASES})
+else()
+  set(bad_cases no_plan returns_indices_only plan_not_const takes_a_seed_not_a_generator
+      bad_first_stage_of_compose bad_policy_in_every_epoch)
+endif()
 foreach(case IN LISTS bad_cases)
   compile(${case} rc text)
   if(rc EQUAL 0)

@@ -206,10 +206,15 @@ inline std::int64_t count_trainable(const torch::nn::Module& m) {
 /// accessors. `two_phase<>` is the paper's ROS model: ResNet-18, random oversampling by the
 /// paper's tiers, everything but the classifier frozen in phase 2, Adam 1e-3, batch 64, 10 + 7
 /// epochs, cross-entropy, and early stopping on validation macro F1.
-template <classifier_model Model = ResNet, sampler Sampler = random_oversample, class Freezer = freeze_all_but_classifier,
+template <classifier_model Model = ResNet, class Sampler = random_oversample, class Freezer = freeze_all_but_classifier,
           schedule Schedule = fixed_schedule, metric Metric = classification_metrics, loss Loss = cross_entropy>
   requires freezer<Freezer, Model>
 class two_phase {
+  // The sampler is checked here rather than in the template head: a failed `sampler Sampler`
+  // constraint reads "template constraint failure" with the concept only in the notes, and a
+  // second error follows; this is one error that names tpt::sampler and the member it needs.
+  static_assert(require_sampler<Sampler>());
+
  public:
   using model_type = Model;
   using sampler_type = Sampler;
