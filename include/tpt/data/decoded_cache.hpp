@@ -40,6 +40,7 @@
 
 #include "tpt/core/error.hpp"
 #include "tpt/data/decode.hpp"
+#include "tpt/io/mapped_file.hpp"
 #include "tpt/data/detail/parallel.hpp"
 #include "tpt/data/paths.hpp"
 #include "tpt/data/image.hpp"
@@ -147,48 +148,9 @@ inline std::uint32_t header_crc(cache_file_header h) {
   return crc32_of(&h, sizeof h);
 }
 
-/// A read-only memory map of a whole file, unmapped when the last user lets go.
-class mapped_file {
- public:
-  mapped_file(const std::filesystem::path& file) : path_(file) {  // NOLINT
-    fd_ = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw input_error(file, fmt::format("cannot open: {}", std::generic_category().message(errno)));
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd_);
-      throw input_error(file, "not a regular file");
-    }
-    size_ = static_cast<std::size_t>(st.st_size);
-    if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_, 0);
-      if (p == MAP_FAILED) {
-        const int e = errno;
-        ::close(fd_);
-        throw input_error(file, fmt::format("cannot map: {}", std::generic_category().message(e)));
-      }
-      data_ = static_cast<const std::uint8_t*>(p);
-    }
-  }
-  mapped_file(const mapped_file&) = delete;
-  mapped_file& operator=(const mapped_file&) = delete;
-  ~mapped_file() {
-    if (data_) ::munmap(const_cast<std::uint8_t*>(data_), size_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  [[nodiscard]] const std::uint8_t* data() const noexcept { return data_; }
-  [[nodiscard]] std::size_t size() const noexcept { return size_; }
-  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
-
- private:
-  std::filesystem::path path_;
-  int fd_ = -1;
-  const std::uint8_t* data_ = nullptr;
-  std::size_t size_ = 0;
-};
-
 /// A cache file after its structure checked out.
 struct cache_mapping {
-  std::shared_ptr<mapped_file> file;
+  std::shared_ptr<io::mapped_file> file;
   cache_file_header header{};
   nlohmann::json description;
   [[nodiscard]] const std::uint8_t* images() const noexcept { return file->data() + header.data_offset; }
@@ -209,7 +171,7 @@ inline std::optional<cache_mapping> map_cache(const std::filesystem::path& file,
   }
   cache_mapping m;
   try {
-    m.file = std::make_shared<mapped_file>(file);
+    m.file = std::make_shared<io::mapped_file>(file);
   } catch (const input_error& e) {
     reason = e.reason();
     return std::nullopt;
