@@ -88,6 +88,13 @@ class element_pipeline {
   /// the file), then rethrow the handler's error if it had one. Returns otherwise, and the caller
   /// rethrows the scanner's error: either way the first error in the file is the one reported.
   void drain_and_rethrow_earlier() {
+    // A handler error already recorded is the earliest: nothing after it may be handled (the
+    // worker may be stopped already, and flush would then handle the batch on this thread and
+    // throw a later element's error instead).
+    if (failed_) {
+      stop();
+      std::rethrow_exception(error_);
+    }
     // The batch still being filled lies before the scanner's error too: without this flush its
     // elements were never checked, and "images[3]: missing field 'id'" gave way to a syntax
     // error further on.
