@@ -1,8 +1,11 @@
 // tpt/data/coco_camera_traps.hpp: LILA's COCO Camera Traps JSON, the paper's filters, and every
 // kind of malformed file.
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -10,6 +13,7 @@
 #include "fixtures.hpp"
 #include "tpt/core/random.hpp"
 #include "tpt/data/coco_camera_traps.hpp"
+#include "tpt/data/detail/element_pipeline.hpp"
 #include "tpt/io/csv.hpp"
 
 using namespace tpt::data;
@@ -350,4 +354,44 @@ TEST_CASE("COCO Camera Traps: corrupted bytes give tpt errors or a valid read, n
     CHECK(outcome[0] == outcome[1]);
   }
   CHECK(errors > 100);  // the corruptions did reach the error paths
+}
+
+TEST_CASE("element pipeline: once a batch failed on the parsing thread, no later batch is handled", "[coco][errors]") {
+  // Under load the worker could fail on an earlier batch before finish() queued the batch being
+  // filled; the drain then handled that batch on the calling thread and reported its (later)
+  // error instead of the first one. Forced here: the worker's failure is awaited first.
+  using tpt::data::detail::element_pipeline;
+  using tpt::data::detail::element_batch;
+  std::atomic<int> handled{0};
+  std::atomic<bool> threw{false};
+  element_pipeline pipeline(
+      [&](const element_batch& b) {
+        ++handled;
+        if (b.tag == 1) {
+          threw = true;
+          throw tpt::input_error("f.json", "first error (images)");
+        }
+        throw tpt::input_error("f.json", "later error (categories)");
+      },
+      /*background=*/true);
+  const std::string text = "{}";
+  const tpt::data::detail::json_slice element{text.data(), text.size(), 0};
+  pipeline.add(1, "images", element, 0);
+  pipeline.add(2, "categories", element, 0);  // a new member: the images batch goes to the worker
+  while (!threw) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the worker record the failure
+  std::string first, reported;
+  try {
+    pipeline.finish();
+  } catch (const tpt::input_error& e) {
+    first = e.what();
+  }
+  try {
+    pipeline.drain_and_rethrow_earlier();
+  } catch (const tpt::input_error& e) {
+    reported = e.what();
+  }
+  CHECK_THAT(first, Catch::Contains("first error"));
+  CHECK_THAT(reported, Catch::Contains("first error"));
+  CHECK(handled == 1);
 }
