@@ -276,8 +276,8 @@ inline std::optional<experiment_options> parse_experiment_options(int argc, char
     (void)on_off(o.fast_path, "fast-path");
     (void)on_off(o.exif_orientation, "exif-orientation");
     if (o.channels_last != "auto") (void)on_off(o.channels_last, "channels-last");
-    for (const auto& l : o.losses) (void)loss_choice::parse(l);
-    // Checked here, before any data is read or model trained, though they are used later.
+    // Checked here, before any data is read or model trained, though they are used later
+    // (check_grid_lists parses every loss and post-hoc correction).
     check_grid_lists(o);
     if (o.lr_policy != "constant" && o.lr_policy != "cosine" && o.lr_policy != "step")
       throw config_error("lr-policy", fmt::format("expected constant, cosine or step, got '{}'", o.lr_policy));
@@ -387,11 +387,6 @@ inline labelled_images<data::decoded_cache> cache_split(const data::dataset_inde
   return {data::decoded_cache::open_or_build(file, index.image_root, paths, s, co), index.labels()};
 }
 
-}  // namespace detail
-
-/// Load the dataset the options name, split it, and decode it into caches under cache_dir.
-namespace detail {
-
 /// Every split must hold images before any is cached or any model trained: an empty test split
 /// failed only after phase 1 (in the metric, naming neither the split nor the option), and an
 /// empty validation split silently turned early stopping and the best weights off.
@@ -413,6 +408,7 @@ inline void check_split_sizes(std::size_t train, std::size_t validation, std::si
 
 }  // namespace detail
 
+/// Load the dataset the options name, split it, and decode it into caches under cache_dir.
 inline prepared_data prepare_data(const experiment_options& o) {
   namespace fs = std::filesystem;
   // decoded_cache has no empty state, so the splits are built first and the result assembled last.
@@ -650,32 +646,32 @@ inline std::filesystem::path run_directory(const experiment_options& o, paper_mo
 inline nlohmann::json run_settings(const experiment_options& o, paper_model which, const std::string& loss_name,
                                    std::uint64_t seed) {
   nlohmann::json settings = {{"model", std::string(presets::names[static_cast<std::size_t>(which)])},
-          {"loss", loss_name},
-          {"seed", seed},
-          {"dataset", o.dataset},
-          {"manifest", o.manifest},
-          {"folder", o.folder},
-          {"coco", o.coco},
-          {"images", o.images},
-          {"season", o.seasons},
-          {"imbalance", o.imbalance},
-          {"split-file", o.split_file},
-          {"on-bad-image", o.on_bad_image},
-          {"image-size", o.image_size},
-          {"cache-size", o.cache_size},
-          {"exif-orientation", on_off(o.exif_orientation, "exif-orientation")},
-          {"preset-scale", o.preset_scale},
-          {"schedule", o.schedule},
-          {"epochs1", o.epochs1 ? nlohmann::json(*o.epochs1) : nlohmann::json()},
-          {"epochs2", o.epochs2 ? nlohmann::json(*o.epochs2) : nlohmann::json()},
-          {"batch-size", o.batch_size},
-          {"lr", o.lr},
-          {"lr-policy", o.lr_policy},
-          {"patience", o.patience},
-          {"monitor", o.monitor},
-          {"phase2-augment", o.phase2_augment},
-          {"stem", o.stem},
-          {"pretrained", o.pretrained}};
+                              {"loss", loss_name},
+                              {"seed", seed},
+                              {"dataset", o.dataset},
+                              {"manifest", o.manifest},
+                              {"folder", o.folder},
+                              {"coco", o.coco},
+                              {"images", o.images},
+                              {"season", o.seasons},
+                              {"imbalance", o.imbalance},
+                              {"split-file", o.split_file},
+                              {"on-bad-image", o.on_bad_image},
+                              {"image-size", o.image_size},
+                              {"cache-size", o.cache_size},
+                              {"exif-orientation", on_off(o.exif_orientation, "exif-orientation")},
+                              {"preset-scale", o.preset_scale},
+                              {"schedule", o.schedule},
+                              {"epochs1", o.epochs1 ? nlohmann::json(*o.epochs1) : nlohmann::json()},
+                              {"epochs2", o.epochs2 ? nlohmann::json(*o.epochs2) : nlohmann::json()},
+                              {"batch-size", o.batch_size},
+                              {"lr", o.lr},
+                              {"lr-policy", o.lr_policy},
+                              {"patience", o.patience},
+                              {"monitor", o.monitor},
+                              {"phase2-augment", o.phase2_augment},
+                              {"stem", o.stem},
+                              {"pretrained", o.pretrained}};
   if (o.lr_policy == "step") {  // only then: runs started before these options existed still resume
     settings["lr-step-size"] = o.lr_step_size;
     settings["lr-gamma"] = o.lr_gamma;
