@@ -191,6 +191,13 @@ TEST_CASE("ImageNet weights into a 52-class model replace the classifier and say
       CHECK_THROWS_WITH(tpt::read_state_dict(dir / "torchscript.pt"),
                         Catch::Contains("torchscript.pt") && Catch::Contains("TorchScript"));
   }
+  SECTION("a storage that claims more bytes than the file has is refused before any allocation") {
+    // 2^40 floats (4 TiB) claimed by a 200-byte legacy file: used to escape as a raw c10::Error
+    // from the allocator, with no file name.
+    CHECK_THROWS_AS(tpt::read_state_dict(dir / "legacy_huge.pt"), tpt::input_error);
+    CHECK_THROWS_WITH(tpt::read_state_dict(dir / "legacy_huge.pt"),
+                      Catch::Contains("legacy_huge.pt") && Catch::Contains("1099511627776 elements of 4 bytes expected"));
+  }
 }
 
 TEST_CASE("weights saved by LibTorch load, and shape mismatches are all listed", "[model][weights][errors]") {

@@ -11,7 +11,8 @@ python3-torch and python3-torchvision).
                             after.<buffer>: every buffer after the train-mode forward}
       With --extras also: nested.pt ({"model": state_dict, "epoch": 3}), protocol4.pt (pickle
       protocol 4: frames, memoize, short strings), dataparallel.pt (names
-      prefixed "module."), not_a_dict.pt (a list), torchscript.pt (torch.jit.script).
+      prefixed "module."), not_a_dict.pt (a list), torchscript.pt (torch.jit.script),
+      legacy_huge.pt (a legacy-format file of 200 bytes whose storage claims 2^40 floats).
 
   check-checkpoint --checkpoint FILE --reference DIR/reference.pt --out OUT
       Loads a tpt checkpoint with torch.load, builds the torchvision model its metadata describes,
@@ -36,6 +37,35 @@ def build(arch, classes, channels, stem):
     if stem == "small_image":
         model.maxpool = torch.nn.Identity()
     return model
+
+
+def write_legacy_huge(path):
+    """A legacy torch.save file whose one storage claims 2^40 float32 elements (4 TiB) but holds
+    64 bytes: what a damaged or crafted header looks like. A reader must refuse it before it
+    allocates anything."""
+    import collections
+    import pickle
+    import struct
+    import torch._utils
+
+    n = 1 << 40
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", torch.FloatStorage, "0", "cpu", n, None) if obj == "STORAGE" else None
+
+    class Huge:
+        def __reduce__(self):
+            return (torch._utils._rebuild_tensor_v2, ("STORAGE", 0, (n,), (1,), False, collections.OrderedDict()))
+
+    with open(path, "wb") as f:
+        pickle.dump(0x1950A86A20F9469CFC6C, f, protocol=2)
+        pickle.dump(1001, f, protocol=2)
+        pickle.dump({"protocol_version": 1001, "little_endian": True, "type_sizes": {}}, f, protocol=2)
+        Pickler(f, protocol=2).dump({"w": Huge()})
+        pickle.dump(["0"], f, protocol=2)
+        f.write(struct.pack("<q", n))
+        f.write(b"\0" * 64)
 
 
 def export(args):
@@ -83,6 +113,7 @@ def export(args):
         torch.save(state, f"{args.out}/protocol4.pt", pickle_protocol=4)
         torch.save({f"module.{k}": v for k, v in state.items()}, f"{args.out}/dataparallel.pt")
         torch.save([1, 2, 3], f"{args.out}/not_a_dict.pt")
+        write_legacy_huge(f"{args.out}/legacy_huge.pt")
         try:  # TorchScript is deprecated in recent PyTorch; the test checks the file only if written
             torch.jit.script(model.eval()).save(f"{args.out}/torchscript.pt")
         except Exception as e:  # noqa: BLE001

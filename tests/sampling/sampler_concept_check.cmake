@@ -1,8 +1,10 @@
-# CTest script (cmake -P): a type that is not a tpt::sampler must fail to compile with exactly
-# one error, and that error must name tpt::sampler. A good sampler compiled the same way must
-# succeed, so a broken command line cannot pass for a rejected sampler.
-# Inputs: CXX (compiler), SOURCE (sampler_concept_check.cpp), CASES (optional), INCLUDES (;-list of include dirs),
-# IMPLICIT (the compiler's own include dirs: passing those with -isystem breaks #include_next).
+# CTest script (cmake -P): a type that does not satisfy a tpt policy concept must fail to compile
+# with exactly one error, and that error must name the concept (tpt::sampler unless CONCEPTS says
+# otherwise). The "good" case compiled the same way must succeed, so a broken command line cannot
+# pass for a rejected type.
+# Inputs: CXX (compiler), SOURCE (sampler_concept_check.cpp), CASES (optional), CONCEPTS (optional,
+# one concept per case, in order), INCLUDES (;-list of include dirs), IMPLICIT (the compiler's own
+# include dirs: passing those with -isystem breaks #include_next).
 cmake_minimum_required(VERSION 3.24)
 foreach(var CXX SOURCE INCLUDES)
   if(NOT DEFINED ${var})
@@ -45,15 +47,29 @@ else()
   set(bad_cases no_plan returns_indices_only plan_not_const takes_a_seed_not_a_generator
       bad_first_stage_of_compose bad_policy_in_every_epoch)
 endif()
+list(LENGTH bad_cases n)
+if(DEFINED CONCEPTS)
+  list(LENGTH CONCEPTS n_concepts)
+  if(NOT n_concepts EQUAL n)
+    message(FATAL_ERROR "CONCEPTS has ${n_concepts} entries for ${n} cases")
+  endif()
+endif()
+set(index 0)
 foreach(case IN LISTS bad_cases)
+  set(concept "tpt::sampler")
+  if(DEFINED CONCEPTS)
+    list(GET CONCEPTS ${index} concept)
+  endif()
+  math(EXPR index "${index} + 1")
   compile(${case} rc text)
   if(rc EQUAL 0)
-    message(FATAL_ERROR "${case}: compiled, but it is not a tpt::sampler")
+    message(FATAL_ERROR "${case}: compiled, but it is not a ${concept}")
   endif()
   string(REGEX MATCHALL "error:" errors "${text}")
   list(LENGTH errors n_errors)
-  if(NOT text MATCHES "tpt::sampler")
-    message(FATAL_ERROR "${case}: the compile error does not name tpt::sampler:\n${text}")
+  string(FIND "${text}" "this type is not a ${concept}" named)
+  if(named EQUAL -1)
+    message(FATAL_ERROR "${case}: the compile error does not say the type is not a ${concept}:\n${text}")
   endif()
   if(NOT n_errors EQUAL 1)
     message(FATAL_ERROR "${case}: expected one error, got ${n_errors}:\n${text}")
@@ -61,5 +77,4 @@ foreach(case IN LISTS bad_cases)
   string(REGEX MATCH "error: [^\n]*" first "${text}")
   message(STATUS "${case}: ${first}")
 endforeach()
-list(LENGTH bad_cases n)
-message("concept check ok: ${n} non-samplers rejected, each with one error naming tpt::sampler")
+message("concept check ok: ${n} types rejected, each with one error naming its concept")

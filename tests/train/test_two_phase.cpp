@@ -3,6 +3,7 @@
 // divergence, callbacks and bad input.
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -15,6 +16,9 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <sys/resource.h>
+
+#include "tpt/model/weights.hpp"
 #include "tpt/train/callbacks.hpp"
 #include "tpt/train/two_phase.hpp"
 #include "tpt_test_support.hpp"
@@ -351,6 +355,143 @@ TEST_CASE("resume refuses another seed, another class count and a corrupt file",
   CHECK_THROWS_WITH(make_trainer(schedule(1, 0)).resume(dir / "none.ckpt"), Catch::Contains("no such checkpoint"));
   std::ofstream(dir / "junk.ckpt") << "not a checkpoint";
   CHECK_THROWS_WITH(make_trainer(schedule(1, 0)).resume(dir / "junk.ckpt"), Catch::Contains("junk.ckpt"));
+}
+
+TEST_CASE("resume refuses another architecture, stem, schedule or freezer before training anything",
+          "[trainer][errors]") {
+  tpt::test::scratch_dir dir;
+  const auto train = synthetic(1), val = synthetic(2, {6, 3, 3});
+  struct crash_in_phase2 {
+    void on_epoch_end(const tpt::epoch_end_event& e) {
+      if (e.phase == 2) throw std::runtime_error("simulated crash");
+    }
+  };
+  const auto ckpt = dir / "p2.ckpt";
+  {
+    auto first = make_trainer(schedule(1, 2));
+    CHECK_THROWS(first.fit(train, val, tpt::save_checkpoints(ckpt), crash_in_phase2{}));
+  }
+  const auto make_with = [&](tpt::ResNet model) {
+    return trainer(std::move(model), tpt::random_oversample{}, tpt::freeze_all_but_classifier{}, schedule(1, 2),
+                   tpt::cross_entropy{}, options());
+  };
+  // The ImageNet stem: conv1 is 7x7 over 1 channel; LibTorch alone would load the 3x3 weights into it.
+  torch::manual_seed(1);
+  auto imagenet_stem = make_with(tpt::resnet18({.num_classes = classes, .in_channels = 1}));
+  CHECK_THROWS_WITH(imagenet_stem.resume(ckpt), Catch::Contains("p2.ckpt") && Catch::Contains("another model") &&
+                                                    Catch::Contains("'conv1.weight' is [64, 1, 3, 3] in the checkpoint, "
+                                                                    "[64, 1, 7, 7] here"));
+  auto deeper = make_with(tpt::resnet34({.num_classes = classes, .in_channels = 1, .stem = tpt::resnet_stem::small_image}));
+  CHECK_THROWS_WITH(deeper.resume(ckpt), Catch::Contains("'layer1.2.conv1.weight' is missing from the checkpoint"));
+  // Another epoch count: the checkpoint's epoch and patience state would mean something else.
+  auto longer = make_trainer(schedule(1, 5));
+  CHECK_THROWS_WITH(longer.resume(ckpt), Catch::Contains("written for 1 + 2 epochs") && Catch::Contains("has 1 + 5"));
+  // Another freezer: refused when its phase starts, naming the checkpoint, not a raw c10::Error.
+  auto other_freezer = tpt::two_phase<tpt::ResNet, tpt::random_oversample, tpt::freeze_up_to>(
+      small_model(), tpt::random_oversample{}, tpt::freeze_up_to{.first_trainable = "layer4"}, schedule(1, 2),
+      tpt::cross_entropy{}, options());
+  REQUIRE_NOTHROW(other_freezer.resume(ckpt));
+  CHECK_THROWS_AS(other_freezer.fit(train, val), tpt::input_error);
+  auto again = tpt::two_phase<tpt::ResNet, tpt::random_oversample, tpt::freeze_up_to>(
+      small_model(), tpt::random_oversample{}, tpt::freeze_up_to{.first_trainable = "layer4"}, schedule(1, 2),
+      tpt::cross_entropy{}, options());
+  again.resume(ckpt);
+  CHECK_THROWS_WITH(again.fit(train, val), Catch::Contains("p2.ckpt") && Catch::Contains("freezer"));
+  // Given to the model-weights loader (tpt-predict --model), it says what it is.
+  auto model = small_model();
+  CHECK_THROWS_WITH(tpt::load_weights(model, ckpt),
+                    Catch::Contains("p2.ckpt") && Catch::Contains("is a trainer checkpoint") &&
+                        Catch::Contains("model.tpt"));
+  // The same model, schedule and freezer still resume.
+  auto same = make_trainer(schedule(1, 2));
+  REQUIRE_NOTHROW(same.resume(ckpt));
+  CHECK(same.fit(train, val).phase2->epochs_run == 2);
+}
+
+namespace {
+// Writes the first epoch's checkpoint; the second runs into a file-size limit of 1 MB, which
+// fails writes as a full disk does (EFBIG once SIGXFSZ is ignored).
+struct checkpoint_to_full_disk {
+  std::filesystem::path file;
+  int calls = 0;
+  template <class Trainer>
+  void on_epoch_end(const tpt::epoch_end_event&, Trainer& trainer) {
+    if (calls++ == 0) return trainer.save_checkpoint(file);
+    rlimit old{};
+    ::getrlimit(RLIMIT_FSIZE, &old);
+    const auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit small = old;
+    small.rlim_cur = 1 << 20;
+    ::setrlimit(RLIMIT_FSIZE, &small);
+    try {
+      trainer.save_checkpoint(file);
+    } catch (...) {
+      ::setrlimit(RLIMIT_FSIZE, &old);
+      std::signal(SIGXFSZ, previous_handler);
+      throw;
+    }
+    ::setrlimit(RLIMIT_FSIZE, &old);
+    std::signal(SIGXFSZ, previous_handler);
+  }
+};
+}  // namespace
+
+TEST_CASE("a checkpoint that cannot be written (full disk) is an error, not an abort, and the old one stays",
+          "[trainer][errors]") {
+  tpt::test::scratch_dir dir;
+  const auto train = synthetic(1), val = synthetic(2, {6, 3, 3});
+  const auto ckpt = dir / "full.ckpt";
+  auto t = make_trainer(schedule(2, 0));
+  // LibTorch's stream writer used to throw twice here and call std::terminate.
+  CHECK_THROWS_AS(t.fit(train, val, checkpoint_to_full_disk{ckpt}), tpt::input_error);
+  REQUIRE(std::filesystem::exists(ckpt));
+  std::size_t leftovers = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) leftovers += e.path() != ckpt;
+  CHECK(leftovers == 0);  // the temporary file is removed
+  auto resumed = make_trainer(schedule(2, 0));
+  REQUIRE_NOTHROW(resumed.resume(ckpt));
+  CHECK(resumed.fit(train, val).phase1->epochs_run == 2);
+}
+
+namespace {
+// A user's model with dropout before its head: dropout has to live in features(), since
+// classifier() is the Linear layer.
+struct DropNetImpl : torch::nn::Module {
+  torch::nn::Conv2d conv{torch::nn::Conv2dOptions(1, 4, 3).padding(1)};
+  torch::nn::BatchNorm2d bn{4};
+  torch::nn::Dropout drop{0.5};
+  torch::nn::Linear fc{4, classes};
+  DropNetImpl() {
+    register_module("conv", conv);
+    register_module("bn", bn);
+    register_module("drop", drop);
+    register_module("fc", fc);
+  }
+  torch::Tensor features(const torch::Tensor& x) {
+    return drop(torch::adaptive_avg_pool2d(torch::relu(bn(conv(x))), {1, 1}).flatten(1));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return fc(features(x)); }
+  torch::nn::Linear classifier() { return fc; }
+};
+TORCH_MODULE(DropNet);
+}  // namespace
+
+TEST_CASE("a model with dropout in its features takes the plain phase-2 path", "[trainer]") {
+  // Features computed once would freeze one dropout mask per image for every epoch.
+  const auto train = synthetic(1), val = synthetic(2, {6, 3, 3});
+  torch::manual_seed(3);
+  tpt::two_phase<DropNet, tpt::identity_sampler> with_dropout(DropNet{}, tpt::identity_sampler{},
+                                                              tpt::freeze_all_but_classifier{}, schedule(1, 1),
+                                                              tpt::cross_entropy{}, options());
+  const auto r = with_dropout.fit(train, val);
+  REQUIRE(r.phase2);
+  CHECK_FALSE(r.phase2->fast_path);
+  with_dropout.freezer().train(with_dropout.model());  // phase 2's training mode: dropout active
+  CHECK(tpt::detail::has_active_dropout(*with_dropout.model()));
+  with_dropout.model()->eval();
+  CHECK_FALSE(tpt::detail::has_active_dropout(*with_dropout.model()));
+  // ResNet-18 has none: the fast path stays on.
+  CHECK_FALSE(tpt::detail::has_active_dropout(*small_model()));
 }
 
 TEST_CASE("the phase-2 fast path trains the same classifier as the plain path", "[trainer]") {

@@ -27,6 +27,21 @@ concept freezer = classifier_model<M> && requires(F& f, M& model) {
   { f.classifier_only() } -> std::convertible_to<bool>;
 };
 
+/// `static_assert(tpt::require_freezer<F, M>());`: one error naming tpt::freezer and what it
+/// needs (M is checked first, so a bad model is reported as such, not as a bad freezer).
+template <class F, class M>
+consteval bool require_freezer() {
+  if constexpr (!classifier_model<M>) {
+    return require_classifier_model<M>();
+  } else {
+    static_assert(freezer<F, M>,
+                  "this type is not a tpt::freezer for the model: it needs member functions "
+                  "`apply(model)` (set requires_grad), `train(model)` (training mode, frozen "
+                  "BatchNorm as the policy says) and `bool classifier_only()` (see docs/model.md)");
+    return true;
+  }
+}
+
 /// What happens to running statistics of BatchNorm layers whose parameters are frozen.
 enum class batchnorm_statistics {
   /// Inference mode: normalise with the running statistics and never update them (the paper).

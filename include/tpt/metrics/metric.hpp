@@ -40,6 +40,16 @@ concept metric = requires(M m, const M& cm, const torch::Tensor& logits, const t
   { cm.scalars() } -> std::convertible_to<metric_scalars>;
 };
 
+/// `static_assert(tpt::require_metric<M>());`: one error naming tpt::metric and what it needs.
+template <class M>
+consteval bool require_metric() {
+  static_assert(metric<M>,
+                "this type is not a tpt::metric: it needs member functions `reset()`, "
+                "`update(const torch::Tensor& logits, const torch::Tensor& targets)` and a const "
+                "`scalars()` returning tpt::metric_scalars (see docs/metrics.md)");
+  return true;
+}
+
 namespace detail {
 inline std::optional<bool> known_direction(std::string_view name) {
   for (std::string_view prefix : {"val_", "validation_", "train_", "test_"})

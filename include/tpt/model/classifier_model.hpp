@@ -47,6 +47,17 @@ concept classifier_model =
       { model->classifier() } -> std::convertible_to<torch::nn::Linear>;
     };
 
+/// `static_assert(tpt::require_classifier_model<M>());`: one error naming tpt::classifier_model
+/// and what it needs, instead of a template-constraint cascade (see tpt::require_sampler).
+template <class M>
+consteval bool require_classifier_model() {
+  static_assert(classifier_model<M>,
+                "this type is not a tpt::classifier_model: it needs to be a torch::nn::ModuleHolder "
+                "(TORCH_MODULE) whose module has `forward(x)` and `features(x)` returning torch::Tensor "
+                "and `classifier()` returning its registered torch::nn::Linear (see docs/model.md)");
+  return true;
+}
+
 /// The qualified name under which the model registered its classifier ("fc" for ResNet), found
 /// by identity through the hook. tpt::config_error when the classifier is not a registered
 /// submodule (a forgotten register_module), since then no freezer or loader could reach it.

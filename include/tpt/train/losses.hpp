@@ -35,6 +35,16 @@ concept loss = std::copy_constructible<L> &&
                  { l.name() } -> std::convertible_to<std::string>;
                };
 
+/// `static_assert(tpt::require_loss<L>());`: one error naming tpt::loss and what it needs.
+template <class L>
+consteval bool require_loss() {
+  static_assert(loss<L>,
+                "this type is not a tpt::loss: it must be copyable, callable as "
+                "`l(logits, targets)` returning the batch's mean loss as a torch::Tensor, and have "
+                "`name()` returning a std::string (see docs/training.md)");
+  return true;
+}
+
 /// Losses that adapt to the training distribution of the phase.
 template <class L>
 concept prior_aware_loss = loss<L> && requires(L& l, std::span<const std::int64_t> counts) {

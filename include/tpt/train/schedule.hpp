@@ -55,6 +55,17 @@ concept schedule = std::copy_constructible<S> && requires(const S& s, int phase,
   { s.weight_decay(phase) } -> std::convertible_to<double>;
 };
 
+/// `static_assert(tpt::require_schedule<S>());`: one error naming tpt::schedule and what it needs.
+template <class S>
+consteval bool require_schedule() {
+  static_assert(schedule<S>,
+                "this type is not a tpt::schedule: it must be copyable and have const member "
+                "functions taking the phase (1 or 2): `epochs(phase)`, `batch_size(phase)`, "
+                "`learning_rate(phase, epoch)`, `stopping(phase)` (a tpt::early_stopping), "
+                "`augment(phase)` and `weight_decay(phase)` (see docs/training.md)");
+  return true;
+}
+
 /// The default Schedule: fixed settings per phase, with constant, cosine or step learning rate.
 class fixed_schedule {
  public:

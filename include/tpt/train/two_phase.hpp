@@ -124,6 +124,58 @@ struct evaluation {
 
 namespace detail {
 
+using tensor_shape_list = std::vector<std::pair<std::string, std::vector<std::int64_t>>>;
+
+/// Every parameter and buffer of a module with its shape, in registration order: what a
+/// checkpoint records so that resume() can tell another architecture from this one.
+inline tensor_shape_list tensor_shapes(const torch::nn::Module& module) {
+  tensor_shape_list out;
+  for (const auto& item : module.named_parameters(/*recurse=*/true))
+    out.emplace_back(item.key(), item.value().sizes().vec());
+  for (const auto& item : module.named_buffers(/*recurse=*/true))
+    out.emplace_back(item.key(), item.value().sizes().vec());
+  return out;
+}
+
+/// Whether a dropout layer would be active in a training-mode pass: then features(x) differ
+/// from epoch to epoch even with every weight and BatchNorm statistic frozen, and features
+/// computed once (the phase-2 fast path) would freeze one dropout mask per image.
+inline bool has_active_dropout(const torch::nn::Module& module) {
+  for (const auto& m : module.modules(/*include_self=*/true)) {
+    if (!m->is_training()) continue;
+    if (m->as<torch::nn::Dropout>() || m->as<torch::nn::Dropout2d>() || m->as<torch::nn::Dropout3d>() ||
+        m->as<torch::nn::AlphaDropout>() || m->as<torch::nn::FeatureAlphaDropout>())
+      return true;
+  }
+  return false;
+}
+
+/// The names of the parameters that train (requires_grad), in registration order.
+inline std::vector<std::string> trainable_names(const torch::nn::Module& module) {
+  std::vector<std::string> out;
+  for (const auto& item : module.named_parameters(/*recurse=*/true))
+    if (item.value().requires_grad()) out.push_back(item.key());
+  return out;
+}
+
+/// Readable differences between a checkpoint's tensors and a model's.
+inline std::vector<std::string> shape_differences(const tensor_shape_list& checkpoint, const tensor_shape_list& model) {
+  std::map<std::string, std::vector<std::int64_t>> ours(model.begin(), model.end());
+  std::map<std::string, std::vector<std::int64_t>> theirs(checkpoint.begin(), checkpoint.end());
+  std::vector<std::string> out;
+  for (const auto& [name, shape] : checkpoint) {
+    const auto it = ours.find(name);
+    if (it == ours.end()) out.push_back(fmt::format("'{}' is not in this model", name));
+    else if (it->second != shape)
+      out.push_back(fmt::format("'{}' is [{}] in the checkpoint, [{}] here", name, fmt::join(shape, ", "),
+                                fmt::join(it->second, ", ")));
+  }
+  for (const auto& [name, shape] : model)
+    if (!theirs.contains(name)) out.push_back(fmt::format("'{}' is missing from the checkpoint", name));
+  if (out.empty()) out.push_back("the same tensors in another order");
+  return out;
+}
+
 /// The summed cross-entropy of an evaluation, accumulated on the model's device (in double) and
 /// read once.
 class loss_total {
@@ -200,20 +252,37 @@ inline std::int64_t count_trainable(const torch::nn::Module& m) {
   return n;
 }
 
+/// The trainer's policies checked in template-argument order, stopping at the first that fails
+/// its concept, so a mistake gives exactly one error.
+template <class Model, class Sampler, class Freezer, class Schedule, class Metric, class Loss>
+consteval bool require_trainer_policies() {
+  if constexpr (!classifier_model<Model>)
+    return require_classifier_model<Model>();
+  else if constexpr (!sampler<Sampler>)
+    return require_sampler<Sampler>();
+  else if constexpr (!freezer<Freezer, Model>)
+    return require_freezer<Freezer, Model>();
+  else if constexpr (!schedule<Schedule>)
+    return require_schedule<Schedule>();
+  else if constexpr (!metric<Metric>)
+    return require_metric<Metric>();
+  else
+    return require_loss<Loss>();
+}
+
 }  // namespace detail
 
 /// The two-phase trainer. Policies are held by value, passed in configured, and reachable through
 /// accessors. `two_phase<>` is the paper's ROS model: ResNet-18, random oversampling by the
 /// paper's tiers, everything but the classifier frozen in phase 2, Adam 1e-3, batch 64, 10 + 7
 /// epochs, cross-entropy, and early stopping on validation macro F1.
-template <classifier_model Model = ResNet, class Sampler = random_oversample, class Freezer = freeze_all_but_classifier,
-          schedule Schedule = fixed_schedule, metric Metric = classification_metrics, loss Loss = cross_entropy>
-  requires freezer<Freezer, Model>
+template <class Model = ResNet, class Sampler = random_oversample, class Freezer = freeze_all_but_classifier,
+          class Schedule = fixed_schedule, class Metric = classification_metrics, class Loss = cross_entropy>
 class two_phase {
-  // The sampler is checked here rather than in the template head: a failed `sampler Sampler`
-  // constraint reads "template constraint failure" with the concept only in the notes, and a
-  // second error follows; this is one error that names tpt::sampler and the member it needs.
-  static_assert(require_sampler<Sampler>());
+  // The policies are checked here rather than in the template head: a failed constraint there
+  // reads "template constraint failure" with the concept only in the notes, and more errors
+  // follow; this is one error that names the first concept not met and what it needs.
+  static_assert(detail::require_trainer_policies<Model, Sampler, Freezer, Schedule, Metric, Loss>());
 
  public:
   using model_type = Model;
@@ -331,7 +400,7 @@ class two_phase {
     torch::serialize::OutputArchive archive;
     nlohmann::json state = {
         {"format", "tpt-checkpoint"},
-        {"version", 1},
+        {"version", 2},
         {"run_name", options_.run_name},
         {"seed", options_.seed},
         {"num_classes", num_classes()},
@@ -345,6 +414,11 @@ class two_phase {
         {"seconds", resumed_seconds_ + seconds_since(fit_start_)},
         {"phase_seconds", state_.seconds + seconds_since(state_.started)},
         {"phase1", resumed_result_.phase1 ? to_json(*resumed_result_.phase1) : nlohmann::json()},
+        // Version 2: what resume() checks before loading anything, since LibTorch's archive
+        // loader takes a tensor of another shape without a word and skips names it lacks.
+        {"epochs", {schedule_.epochs(1), schedule_.epochs(2)}},
+        {"tensors", detail::tensor_shapes(*model_)},
+        {"trainable", detail::trainable_names(*model_)},
     };
     archive.write("tpt.state", c10::IValue(state.dump()));
     torch::serialize::OutputArchive model_archive;
@@ -356,7 +430,23 @@ class two_phase {
     torch::serialize::OutputArchive optimizer_archive;
     state_.optimizer->save(optimizer_archive);
     archive.write("optimizer", optimizer_archive);
-    io::write_atomically(file, [&](std::ostream& out) { archive.save_to(out); }, std::ios::binary);
+    io::write_atomically(
+        file,
+        [&](std::ostream& out) {
+          // Through a callback that always reports success: with save_to(std::ostream&) a full
+          // disk makes LibTorch's writer throw, and its destructor throw again, which calls
+          // std::terminate and kills the run. The stream remembers the failure instead, and
+          // write_atomically reports it and keeps the previous checkpoint.
+          try {
+            archive.save_to([&](const void* data, std::size_t n) -> std::size_t {
+              if (out) out.write(static_cast<const char*>(data), static_cast<std::streamsize>(n));
+              return n;
+            });
+          } catch (const c10::Error& e) {
+            throw input_error(file, fmt::format("writing the checkpoint failed: {}", first_line(e.what())));
+          }
+        },
+        std::ios::binary);
   }
 
   /// Load a checkpoint written by save_checkpoint; the next fit() continues after its epoch and
@@ -373,14 +463,16 @@ class two_phase {
     } catch (const std::exception& e) {
       throw input_error(file, fmt::format("not a tpt checkpoint or corrupt: {}", first_line(e.what())));
     }
-    if (state.value("format", "") != "tpt-checkpoint" || state.value("version", 0) != 1)
-      throw input_error(file, "not a tpt checkpoint of format version 1");
+    if (state.value("format", "") != "tpt-checkpoint" || state.value("version", 0) < 1 || state.value("version", 0) > 2)
+      throw input_error(file, fmt::format("not a tpt checkpoint of format version 1 or 2 (has format '{}', version {})",
+                                          state.value("format", ""), state.value("version", 0)));
     if (state.at("seed").get<std::uint64_t>() != options_.seed)
       throw input_error(file, fmt::format("written with seed {}, but this trainer has seed {}: resuming would not "
                                           "reproduce the run", state.at("seed").get<std::uint64_t>(), options_.seed));
     if (state.at("num_classes").get<std::int64_t>() != num_classes())
       throw input_error(file, fmt::format("has {} classes, the model has {}", state.at("num_classes").get<std::int64_t>(),
                                           num_classes()));
+    check_resumable(file, state);
     try {
       torch::serialize::InputArchive model_archive;
       archive.read("model", model_archive);
@@ -399,6 +491,8 @@ class two_phase {
       if (state.value("has_best", false)) r.best.load(best_archive, *model_);
       r.optimizer = std::make_shared<torch::serialize::InputArchive>();
       archive.read("optimizer", *r.optimizer);
+      r.file = file;
+      if (state.contains("trainable")) r.trainable = state.at("trainable").get<std::vector<std::string>>();
       resumed_seconds_ = state.value("seconds", 0.0);
       if (state.contains("phase1") && !state["phase1"].is_null()) resumed_result_.phase1 = from_json(state["phase1"]);
       resume_ = std::move(r);
@@ -435,7 +529,36 @@ class two_phase {
     double phase_seconds = 0;
     detail::weight_snapshot best;
     std::shared_ptr<torch::serialize::InputArchive> optimizer;
+    std::filesystem::path file;           // the checkpoint, for messages
+    std::vector<std::string> trainable;   // what trained in its phase (version 2; empty before)
   };
+
+  /// Refuse a checkpoint this trainer cannot continue exactly: another architecture, stem or
+  /// tensor shape (LibTorch would load it silently), or another epoch count per phase (the
+  /// checkpoint's epoch and early-stopping state mean something else then). Version 1
+  /// checkpoints carry neither and are only checked by seed and class count.
+  void check_resumable(const std::filesystem::path& file, const nlohmann::json& state) const {
+    if (state.contains("tensors")) {
+      const auto theirs = state.at("tensors").get<std::vector<std::pair<std::string, std::vector<std::int64_t>>>>();
+      const auto ours = detail::tensor_shapes(*model_);
+      if (theirs != ours) {
+        const auto differences = detail::shape_differences(theirs, ours);
+        throw input_error(file, fmt::format("was written by another model ({} difference(s): {}{}): resume it with the "
+                                            "architecture, stem and class count it was trained with",
+                                            differences.size(),
+                                            fmt::join(differences.begin(), differences.begin() + std::min<std::ptrdiff_t>(6, std::ssize(differences)), "; "),
+                                            differences.size() > 6 ? "; ..." : ""));
+      }
+    }
+    if (state.contains("epochs")) {
+      const auto e = state.at("epochs").get<std::vector<std::int64_t>>();
+      if (e.size() != 2 || e[0] != schedule_.epochs(1) || e[1] != schedule_.epochs(2))
+        throw input_error(file, fmt::format("was written for {} + {} epochs, but this trainer's schedule has {} + {}: "
+                                            "resuming would not reproduce the run",
+                                            e.empty() ? 0 : e[0], e.size() < 2 ? 0 : e[1], schedule_.epochs(1),
+                                            schedule_.epochs(2)));
+    }
+  }
 
   static Schedule default_schedule() {
     if constexpr (std::same_as<Schedule, fixed_schedule>) return paper_schedule(paper_model::ros);
@@ -608,7 +731,18 @@ class two_phase {
     std::int64_t first_epoch = 0;
     bool resumed_done = false;
     if (resume_ && resume_->phase == phase) {
-      state_.optimizer->load(*resume_->optimizer);
+      const auto now_trainable = detail::trainable_names(*model_);
+      if (!resume_->trainable.empty() && resume_->trainable != now_trainable)
+        throw input_error(resume_->file,
+                          fmt::format("trained {} parameter tensor(s) in phase {}, this trainer's freezer trains {}: "
+                                      "resume with the freezer the run was started with",
+                                      resume_->trainable.size(), phase, now_trainable.size()));
+      try {
+        state_.optimizer->load(*resume_->optimizer);
+      } catch (const c10::Error& e) {
+        throw input_error(resume_->file, fmt::format("its optimizer state does not fit this trainer's phase-{} "
+                                                     "parameters (another freezer?): {}", phase, first_line(e.what())));
+      }
       state_.best = resume_->best;
       state_.best_epoch = resume_->best_epoch;
       state_.best_value = resume_->best_value;
@@ -631,7 +765,12 @@ class two_phase {
     result.examples_per_epoch = phase == 1 ? static_cast<std::int64_t>(first_plan.indices.size()) : train.size();
     if constexpr (prior_aware_loss<Loss>) loss_.set_class_counts(result.class_counts);
 
-    const bool fast = phase == 2 && options_.phase2_fast_path && freezer_.classifier_only() && !augment;
+    // Features are a fixed function of the image only when nothing but the classifier trains,
+    // no running statistic moves, no augmentation changes the input, and no dropout layer is
+    // active in the freezer's training mode (a user's model may have one in features()).
+    freezer_.train(model_);
+    const bool fast = phase == 2 && options_.phase2_fast_path && freezer_.classifier_only() && !augment &&
+                      !detail::has_active_dropout(*model_);
     result.fast_path = fast;
     const bool higher = higher_is_better(metric_, stop.monitor);
     const std::string monitored = monitored_quantity(stop.monitor);
@@ -662,20 +801,24 @@ class two_phase {
       double loss_sum = 0;
       std::int64_t images = 0, step = 0;
       // The loss is read one step late on CUDA, so reading it never drains the GPU's queue.
+      // A flag beside a plain struct rather than std::optional: GCC 12 warns (maybe-uninitialized)
+      // about a Tensor inside an optional in some instantiations.
       struct pending_loss {
         torch::Tensor value;
-        std::int64_t step, size, images;
+        std::int64_t step = 0, size = 0, images = 0;
       };
-      std::optional<pending_loss> pending;
+      pending_loss pending;
+      bool has_pending = false;
       auto settle = [&] {
-        if (!pending) return;
-        const double value = pending->value.template item<double>();
-        if (!std::isfinite(value)) throw training_diverged(phase, epoch, pending->step, value);
-        loss_sum += value * static_cast<double>(pending->size);
-        [[maybe_unused]] batch_end_event e{phase, epoch, epochs, pending->step, steps, value,
-                          loss_sum / static_cast<double>(pending->images), pending->images, seconds_since(epoch_start)};
+        if (!has_pending) return;
+        const double value = pending.value.template item<double>();
+        if (!std::isfinite(value)) throw training_diverged(phase, epoch, pending.step, value);
+        loss_sum += value * static_cast<double>(pending.size);
+        [[maybe_unused]] batch_end_event e{phase, epoch, epochs, pending.step, steps, value,
+                          loss_sum / static_cast<double>(pending.images), pending.images, seconds_since(epoch_start)};
         (detail::call_on_batch_end(callbacks, e, *this), ...);
-        pending.reset();
+        pending = {};
+        has_pending = false;
       };
       auto train_step = [&](const auto& forward, const torch::Tensor& targets) {
         if (options_.fused_optimizer) clear_gradients(*state_.optimizer);
@@ -692,10 +835,12 @@ class two_phase {
         pending_loss now{loss.detach(), ++step, targets.size(0), images};
         if (options_.device.is_cpu()) {
           pending = std::move(now);
+          has_pending = true;
           settle();
         } else {
           settle();
           pending = std::move(now);
+          has_pending = true;
         }
       };
 

@@ -608,11 +608,14 @@ inline void collect_storages(const std::filesystem::path& file, const value& v, 
 
 inline torch::Tensor storage_from_bytes(const std::filesystem::path& file, const storage_ref& s,
                                         const void* data, std::size_t available) {
+  // Checked before anything is allocated: a damaged or crafted header can claim any size.
+  const auto element = static_cast<std::size_t>(c10::elementSize(s.dtype));
+  const auto numel = static_cast<std::size_t>(s.numel);
+  if (s.numel < 0 || (element != 0 && numel > available / element))
+    throw input_error(file, fmt::format("storage '{}' holds {} bytes, {} elements of {} bytes expected (file "
+                                        "truncated or damaged?)", s.key, available, s.numel, element));
   torch::Tensor t = torch::empty({s.numel}, torch::TensorOptions().dtype(s.dtype));
-  const std::size_t need = static_cast<std::size_t>(s.numel) * t.element_size();
-  if (available < need)
-    throw input_error(file, fmt::format("storage '{}' holds {} bytes, {} expected (file truncated?)",
-                                        s.key, available, need));
+  const std::size_t need = numel * element;
   if (need) std::memcpy(t.data_ptr(), data, need);
   return t;
 }
@@ -640,9 +643,18 @@ bool starts_with(const std::vector<char>& bytes, const std::array<unsigned char,
 inline torch_file load_zip(const std::filesystem::path& file) {
   try {
     caffe2::serialize::PyTorchStreamReader reader(file.string());
-    if (reader.hasRecord("constants.pkl"))
+    if (reader.hasRecord("constants.pkl")) {
+      // The trainer's own checkpoint (two_phase::save_checkpoint) is a LibTorch archive too,
+      // which stores its "tpt.state" attribute in data.pkl.
+      if (reader.hasRecord("data.pkl")) {
+        auto [ptr, n] = reader.getRecord("data.pkl");
+        if (std::string_view(static_cast<const char*>(ptr.get()), n).find("tpt.state") != std::string_view::npos)
+          throw input_error(file, "is a trainer checkpoint (for resuming a run), not model weights: use the "
+                                  "model.tpt written beside it");
+      }
       throw input_error(file, "is a TorchScript module (torch.jit.save), not a state_dict: save "
                               "model.state_dict() with torch.save instead");
+    }
     if (!reader.hasRecord("data.pkl"))
       throw input_error(file, "is a zip archive without data.pkl: not written by torch.save");
     if (reader.hasRecord("byteorder")) {
