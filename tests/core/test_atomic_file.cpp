@@ -1,6 +1,8 @@
 // tpt/io/atomic_file.hpp: a failed write never damages what was there.
 #include <filesystem>
+#include <set>
 #include <stdexcept>
+#include <string>
 
 #include <catch2/catch.hpp>
 
@@ -35,4 +37,24 @@ TEST_CASE("read_text names a missing file", "[io][errors]") {
   tpt::test::scratch_dir dir;
   CHECK_THROWS_WITH(tpt::io::read_text(dir / "nope.txt"),
                     Catch::Contains("nope.txt") && Catch::Contains("no such file"));
+}
+
+TEST_CASE("two writers of one file never share a temporary file", "[io]") {
+  // The temporary name used to be the process id alone: a second writer in the same process (or
+  // in another container, where the process id is also 1) truncated the first one's file.
+  tpt::test::scratch_dir dir;
+  auto p = dir / "shared.json";
+  tpt::io::write_atomically(p, [&](std::ostream& out) {
+    out << "outer-";
+    tpt::io::write_text_atomically(p, "inner");  // a concurrent writer of the same target
+    out << "done";
+  });
+  CHECK(tpt::io::read_text(p) == "outer-done");  // the last rename wins, whole
+  int files = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir.path())) ++files;
+  CHECK(files == 1);
+  std::set<std::string> suffixes;
+  for (int i = 0; i < 1000; ++i) suffixes.insert(tpt::io::unique_temporary_suffix());
+  CHECK(suffixes.size() == 1000);
+  CHECK_THAT(*suffixes.begin(), Catch::Matches(R"(\d+-[0-9a-f]{16}-\d+)"));
 }

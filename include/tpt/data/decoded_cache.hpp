@@ -40,6 +40,7 @@
 
 #include "tpt/core/error.hpp"
 #include "tpt/data/decode.hpp"
+#include "tpt/io/atomic_file.hpp"
 #include "tpt/io/mapped_file.hpp"
 #include "tpt/data/detail/parallel.hpp"
 #include "tpt/data/paths.hpp"
@@ -103,7 +104,11 @@ namespace detail {
 
 inline constexpr std::array<char, 8> cache_magic{'T', 'P', 'T', 'D', 'C', 'A', 'C', 'H'};
 inline constexpr std::array<char, 8> cache_trailer_magic{'T', 'P', 'T', 'D', 'C', 'E', 'N', 'D'};
-inline constexpr std::uint32_t cache_format_version = 1;
+// Version 2: the checksum table starts on an 8-byte boundary (version 1 put it right after the
+// images, where uint32 reads were misaligned whenever the images' total size was not a multiple
+// of 4). Older files are rebuilt, with the version named as the reason.
+inline constexpr std::uint32_t cache_format_version = 2;
+inline constexpr std::uint64_t cache_table_alignment = 8;
 inline constexpr std::uint64_t cache_page = 4096;
 
 /// The fixed-size block at offset 0. Native little-endian, as every platform LibTorch runs on.
@@ -117,7 +122,7 @@ struct cache_file_header {
   std::uint32_t reserved;
   std::uint64_t count, height, width, channels;
   std::uint64_t data_offset;      ///< page-aligned start of image 0
-  std::uint64_t checksum_offset;  ///< count x uint32 CRC-32, one per image
+  std::uint64_t checksum_offset;  ///< count x uint32 CRC-32, one per image; 8-byte aligned after the images
   std::uint64_t trailer_offset;
   std::array<std::uint8_t, 32> padding;
 };
@@ -161,6 +166,12 @@ struct cache_mapping {
 
 inline std::uint64_t image_bytes_of(std::uint64_t h, std::uint64_t w, std::uint64_t c) { return h * w * c; }
 
+/// Where the checksum table starts: after the images, rounded up to cache_table_alignment.
+inline std::uint64_t table_offset(std::uint64_t data_offset, std::uint64_t count, std::uint64_t image_bytes) {
+  const std::uint64_t end = data_offset + count * image_bytes;
+  return (end + cache_table_alignment - 1) / cache_table_alignment * cache_table_alignment;
+}
+
 /// Open and check a cache file's structure; nullopt and a reason when it is not usable.
 inline std::optional<cache_mapping> map_cache(const std::filesystem::path& file, cache_verification verify,
                                               std::size_t threads, std::string& reason) {
@@ -197,7 +208,7 @@ inline std::optional<cache_mapping> map_cache(const std::filesystem::path& file,
   }
   const std::uint64_t image_bytes = image_bytes_of(h.height, h.width, h.channels);
   const std::uint64_t expected_size = h.trailer_offset + sizeof(cache_file_trailer);
-  if (h.json_offset + h.json_size > h.data_offset || h.data_offset + h.count * image_bytes != h.checksum_offset ||
+  if (h.json_offset + h.json_size > h.data_offset || detail::table_offset(h.data_offset, h.count, image_bytes) != h.checksum_offset ||
       h.checksum_offset + 4 * h.count != h.trailer_offset) {
     reason = "the header's layout is inconsistent";
     return std::nullopt;
@@ -274,16 +285,26 @@ inline std::size_t remove_stale_cache_temporaries(const std::filesystem::path& t
 class cache_writer {
  public:
   cache_writer(const std::filesystem::path& target, std::uint64_t size) : target_(target), size_(size) {
-    static std::atomic<unsigned> counter{0};
     const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : ".";
     std::error_code ec;
     std::filesystem::create_directories(folder, ec);
     if (ec) throw input_error(folder, fmt::format("cannot create folder: {}", ec.message()));
     (void)remove_stale_cache_temporaries(target);
     for (int attempt = 0;; ++attempt) {
-      tmp_ = folder / fmt::format(".{}.tmp-{}-{}", target.filename().string(), static_cast<long>(::getpid()), counter++);
-      fd_ = ::open(tmp_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd_ < 0) throw input_error(tmp_, fmt::format("cannot create: {}", std::generic_category().message(errno)));
+      // A name no other build uses, created exclusively: opening another build's live file
+      // with O_TRUNC would empty it under that build's map (SIGBUS there).
+      tmp_ = folder / fmt::format(".{}.tmp-{}", target.filename().string(), io::unique_temporary_suffix());
+      fd_ = ::open(tmp_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (fd_ < 0 && errno == EEXIST && attempt < 3) {
+        tmp_.clear();
+        continue;
+      }
+      if (fd_ < 0) {
+        const int e = errno;
+        const auto name = tmp_;
+        tmp_.clear();  // not ours: never removed by cleanup()
+        throw input_error(name, fmt::format("cannot create: {}", std::generic_category().message(e)));
+      }
       // Another build's cleanup may take the file between open and flock (it then holds the
       // lock, or has unlinked the file): then a fresh one is made. A file system without flock
       // (ENOLCK, EOPNOTSUPP) builds unlocked, and its cleanup, unable to lock, removes nothing.
@@ -320,12 +341,14 @@ class cache_writer {
     if (::munmap(data_, size_) != 0) throw input_error(tmp_, "cannot unmap");
     data_ = nullptr;
     if (::fsync(fd_) != 0) throw input_error(target_, "fsync failed");
-    ::close(fd_);
-    fd_ = -1;
+    // Renamed while the descriptor, and so the flock, is still held: closing first would let
+    // another build's remove_stale_cache_temporaries take the finished file for a dead build's.
     std::error_code ec;
     std::filesystem::rename(tmp_, target_, ec);
     if (ec) throw input_error(target_, fmt::format("cannot replace: {}", ec.message()));
     tmp_.clear();
+    ::close(fd_);
+    fd_ = -1;
   }
 
  private:
@@ -592,7 +615,7 @@ class decoded_cache {
     h.width = static_cast<std::uint64_t>(settings.width);
     h.channels = static_cast<std::uint64_t>(settings.channels);
     h.data_offset = (h.json_offset + h.json_size + detail::cache_page - 1) / detail::cache_page * detail::cache_page;
-    h.checksum_offset = h.data_offset + count * image_bytes;
+    h.checksum_offset = detail::table_offset(h.data_offset, count, image_bytes);
     h.trailer_offset = h.checksum_offset + 4 * count;
     h.header_crc = detail::header_crc(h);
 

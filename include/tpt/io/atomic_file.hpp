@@ -2,10 +2,14 @@
 // place of a good one: write beside the target, flush, then rename over it.
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -18,6 +22,19 @@
 #include "tpt/core/error.hpp"
 
 namespace tpt::io {
+
+/// A suffix for a temporary file name that no other writer picks: the process id alone is not
+/// enough (containers sharing a folder each run as pid 1; machines share network folders), so
+/// it adds 64 random bits drawn once per process and a per-process counter.
+inline std::string unique_temporary_suffix() {
+  static const std::uint64_t process_bits = [] {
+    std::random_device device;
+    return (std::uint64_t{device()} << 32) ^ std::uint64_t{device()} ^
+           static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  }();
+  static std::atomic<std::uint64_t> counter{0};
+  return fmt::format("{}-{:016x}-{}", static_cast<long>(::getpid()), process_bits, counter++);
+}
 
 /// Write a file atomically: `write` fills a stream for a temporary file in the same folder; on
 /// success the data is flushed to disk and renamed over `target`. If `write` throws or the disk
@@ -32,7 +49,7 @@ inline void write_atomically(const std::filesystem::path& target,
   if (ec) throw input_error(folder, fmt::format("cannot create folder: {}", ec.message()));
 
   const fs::path tmp =
-      folder / fmt::format(".{}.tmp-{}", target.filename().string(), static_cast<long>(::getpid()));
+      folder / fmt::format(".{}.tmp-{}", target.filename().string(), unique_temporary_suffix());
   try {
     {
       std::ofstream out(tmp, mode | std::ios::out | std::ios::trunc);
