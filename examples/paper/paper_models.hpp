@@ -71,6 +71,10 @@ inline int run_experiments(const std::string& program, const experiment_options&
                          fmt::format("{} would train no epoch (phase 1: 0{}); give it at least one", to_string(m.model),
                                      m.model == paper_model::baseline ? ", and the baseline has no phase 2" : ", phase 2: 0"));
   }
+  // The report folder is written last: a folder that cannot take it is found now, not after
+  // hours of training.
+  const auto report_dir = std::filesystem::path(o.out) / "report";
+  check_writable_folder(report_dir);
   // A resumed run must continue what it started: checked for every run before any data is read.
   for (const auto seed : o.seeds)
     for (const auto& loss : o.losses)
@@ -97,7 +101,15 @@ inline int run_experiments(const std::string& program, const experiment_options&
   ro.title = fmt::format("{}: {}", program, data.description);
   const bool has_baseline = std::any_of(records.begin(), records.end(), [](const auto& r) { return r.model == "baseline"; });
   if (!has_baseline) ro.reference_model = records.front().model;
-  const auto written = write_report(std::filesystem::path(o.out) / "report", records, ro);
+  const auto written = [&] {
+    try {
+      return write_report(report_dir, records, ro);
+    } catch (const tpt::error& e) {
+      throw tpt::error(fmt::format("{}\n(every run is saved under {}: fix this and run the same command with --resume "
+                                   "to write the report without training again)",
+                                   e.what(), (std::filesystem::path(o.out) / "runs").string()));
+    }
+  }();
   fmt::print("\n{}\n", written.summary);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print("{}: {} runs, report in {} ({} files), {:.0f} s\n", program, records.size(),

@@ -82,15 +82,15 @@ int main(int argc, char** argv) {
   std::string out, statistic, title;
   std::vector<std::string> inputs, compare;
   // Signed, so that "-1" is refused instead of wrapping around to 2^64-1.
-  std::int64_t resamples = 10000, demo_seeds = 3;
-  std::uint64_t seed = 0;
+  std::int64_t resamples = 10000, demo_seeds = 3, seed = 0;
   double confidence = 0.95;
   po::options_description visible("tpt-report [options] RECORD.json...");
   visible.add_options()("help,h", "print this help")(
       "out,o", po::value(&out)->required(), "folder to write report.md/.csv/.json, tables/ and figures/ into")(
       "title", po::value(&title)->default_value("tpt experiment report"), "report title")(
       "compare", po::value(&compare)->composing(),
-      "REF:PHASE,CAND:PHASE[...] pairs to compare (repeatable; default: every model vs baseline, phase 2 vs 1)")(
+      "REF:PHASE[:LOSS],CAND:PHASE[:LOSS]: one pair per --compare, repeat it for more; LOSS as the report spells it, "
+      "e.g. focal(gamma=2) (default: every model vs the baseline, and phase 2 vs phase 1)")(
       "statistic", po::value(&statistic)->default_value("macro_f1"), "bootstrapped statistic")(
       "resamples", po::value(&resamples)->default_value(10000), "paired bootstrap resamples")(
       "confidence", po::value(&confidence)->default_value(0.95, "0.95"), "confidence level of the intervals")(
@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
     // Checked here, before any record is read or any resample drawn.
     if (resamples < 2 || resamples > 10'000'000)
       throw tpt::config_error("resamples", fmt::format("expected 2 to 10,000,000, got {}", resamples));
+    if (seed < 0) throw tpt::config_error("seed", fmt::format("expected a whole number >= 0, got {}", seed));
     if (demo_seeds < 1 || demo_seeds > 100)
       throw tpt::config_error("demo-seeds", fmt::format("expected 1 to 100, got {}", demo_seeds));
     if (!(confidence > 0 && confidence < 1))
@@ -137,7 +138,7 @@ int main(int argc, char** argv) {
     tpt::report_options options;
     options.title = title;
     options.bootstrap = {.statistic = statistic, .resamples = static_cast<std::size_t>(resamples), .confidence = confidence,
-                         .seed = seed};
+                         .seed = static_cast<std::uint64_t>(seed)};
     options.row_normalised_confusion = vm.count("counts") == 0;
     options.relative_f1_change = vm.count("absolute-f1-change") == 0;
     if (vm.count("no-paper")) options.paper = tpt::paper_columns::never;
@@ -150,8 +151,9 @@ int main(int argc, char** argv) {
     std::cout << written.summary << "\n"
               << fmt::format("tpt-report: wrote {} files to {} ({} runs)\n", written.files.size(), out, records.size());
     return 0;
-  } catch (const po::error& e) {
-    std::cerr << "tpt-report: " << e.what() << "\n" << visible << "\n";
+  } catch (const po::error& e) {  // a usage error, like a bad value: one line and exit status 2
+    std::cerr << "tpt-report: " << e.what() << "\n(see tpt-report --help)\n";
+    return 2;
   } catch (const tpt::config_error& e) {
     std::cerr << "tpt-report: " << e.what() << "\n(see tpt-report --help)\n";
     return 2;

@@ -149,6 +149,26 @@ TEST_CASE("default comparisons: every model against the baseline, phase 2 agains
   CHECK(std::get<std::string>(t.rows[0][1]) == "ROS phase 1");
 }
 
+TEST_CASE("default comparisons: a two-phase reference model still compares its phase 2 with its phase 1",
+          "[tables][comparisons]") {
+  // A single paper program (tpt-ros) or a grid without the baseline: the first model is the
+  // reference, and its phase-2 gain is the paper's central comparison.
+  auto records = tpt::test::paper_models(tpt::test::small_set(), {0});
+  std::erase_if(records, [](const auto& r) { return r.model != "ROS" && r.model != "RUS"; });
+  const auto groups = tpt::report::group_runs(records);
+  REQUIRE(groups.size() == 4);
+  const auto c = tpt::report::default_comparisons(groups, "ROS");
+  std::vector<std::string> pairs;
+  for (const auto& x : c)
+    pairs.push_back(fmt::format("{}{}>{}{}", x.reference.model, x.reference.phase, x.candidate.model, x.candidate.phase));
+  CHECK(pairs == std::vector<std::string>{"ROS1>RUS1", "ROS1>RUS2", "ROS1>ROS2", "RUS1>RUS2"});
+  std::erase_if(records, [](const auto& r) { return r.model != "ROS"; });
+  const auto alone = tpt::report::default_comparisons(tpt::report::group_runs(records), "ROS");
+  REQUIRE(alone.size() == 1);
+  CHECK(alone[0].reference.phase == 1);
+  CHECK(alone[0].candidate.phase == 2);
+}
+
 TEST_CASE("comparisons name what is missing, ambiguous or unpaired", "[tables][comparisons][errors]") {
   const auto s = tpt::test::small_set();
   auto a = tpt::test::simulate(s, "baseline", 1, 0, 0, 0);

@@ -115,6 +115,22 @@ TEST_CASE("a user's classes: no paper columns unless asked, explicit comparisons
   CHECK(tpt::build_report(records, options).markdown == written.document.markdown);
 }
 
+TEST_CASE("report.md escapes model names everywhere they appear, not only in tables", "[write_report]") {
+  const auto s = tpt::test::small_set();
+  const std::vector<tpt::experiment_record> records{tpt::test::simulate(s, "my*model*_[v2]<b>", 1, 0, 0, 0),
+                                                    tpt::test::simulate(s, "my*model*_[v2]<b>", 2, 0, 0.05, 0.2)};
+  tpt::report_options options;
+  options.reference_model = "my*model*_[v2]<b>";
+  options.bootstrap.resamples = 20;
+  const auto doc = tpt::build_report(records, options);
+  // Summary paragraph, comparison table, figure headings and alt text: never the raw name.
+  CHECK(doc.markdown.find("my*model") == std::string::npos);
+  CHECK(doc.markdown.find("<b>") == std::string::npos);
+  CHECK_THAT(doc.markdown, Contains("(my\\*model\\*\\_\\[v2\\]\\<b\\> phase 1, "));
+  CHECK_THAT(doc.markdown, Contains("### Confusion matrix: my\\*model\\*\\_\\[v2\\]\\<b\\> phase 1\n\n![Confusion matrix: my\\*"));
+  CHECK_THAT(doc.markdown, Contains("### F1 change per species: my\\*model"));  // its own phase 2 vs phase 1
+}
+
 TEST_CASE("bad input leaves an existing report untouched", "[write_report][errors]") {
   tpt::test::scratch_dir dir("tpt-report");
   const auto s = tpt::test::small_set();

@@ -127,6 +127,12 @@ TEST_CASE("long-tailed profiles", "[sampling][distribution]") {
         std::vector<std::int64_t>{0, 0, 2});
   CHECK_THROWS_WITH(tpt::labels_from_counts(std::vector<std::int64_t>{2, -1}),
                     "option 'counts': class 1: count -1 is negative");
+  // Counts past what a plan may hold, or past int64 when summed, are refused before allocating
+  // (10^13 used to end in std::bad_alloc, two counts of 9e18 in a wrapped total).
+  CHECK_THROWS_WITH(tpt::labels_from_counts(std::vector<std::int64_t>{5, 10'000'000'000'000}),
+                    Catch::Contains("add up to more than 1e+12 examples (class 1: 10000000000000)"));
+  const std::int64_t huge = 9'000'000'000'000'000'000;
+  CHECK_THROWS_AS(tpt::labels_from_counts(std::vector<std::int64_t>{huge, huge}), tpt::config_error);
 }
 
 TEST_CASE("a labels file gives labels and a distribution", "[sampling][distribution]") {

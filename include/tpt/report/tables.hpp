@@ -335,7 +335,8 @@ struct comparison_result {
 
 /// Comparisons made when the options list none: every model and phase against the reference
 /// model (the baseline; its lowest phase, same loss where there is one), and phase 2 against
-/// phase 1 of every other model.
+/// phase 1 of every two-phase model, the reference model included (a run of one paper model
+/// alone, ROS say, is its own reference and still shows what phase 2 gained).
 inline std::vector<comparison> default_comparisons(const std::vector<run_group>& groups,
                                                    const std::string& reference_model) {
   std::vector<comparison> out;
@@ -353,7 +354,7 @@ inline std::vector<comparison> default_comparisons(const std::vector<run_group>&
     out.push_back({{best->model, best->phase, best->loss}, {g.model, g.phase, g.loss}});
   }
   for (const auto& g : groups) {
-    if (g.phase != 2 || paper::model_key(g.model) == ref_id) continue;
+    if (g.phase != 2) continue;
     for (const auto& h : groups)
       if (h.phase == 1 && h.loss == g.loss && paper::model_key(h.model) == paper::model_key(g.model))
         out.push_back({{h.model, 1, h.loss}, {g.model, 2, g.loss}});

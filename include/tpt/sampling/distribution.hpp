@@ -19,6 +19,7 @@
 
 #include "tpt/core/error.hpp"
 #include "tpt/io/csv.hpp"
+#include "tpt/sampling/plan.hpp"
 #include "tpt/sampling/serengeti.hpp"
 
 namespace tpt {
@@ -48,6 +49,9 @@ struct class_distribution {
   for (std::size_t c = 0; c < counts.size(); ++c) {
     if (counts[c] < 0)
       throw config_error("counts", fmt::format("class {}: count {} is negative", c, counts[c]));
+    if (counts[c] > detail::max_plan_examples - total)  // also keeps the sum from overflowing
+      throw config_error("counts", fmt::format("the counts add up to more than {:.0e} examples (class {}: {})",
+                                               static_cast<double>(detail::max_plan_examples), c, counts[c]));
     total += counts[c];
   }
   labels.reserve(static_cast<std::size_t>(total));

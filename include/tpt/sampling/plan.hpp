@@ -17,6 +17,13 @@
 
 namespace tpt {
 
+namespace detail {
+/// The most examples one plan (or one list of labels) may hold: 10^12 indices are 8 TB, and no
+/// dataset comes near. A rule asking for more (a ratio of 1e300, a balance to 10^14) or counts
+/// adding up to more are refused before any allocation.
+inline constexpr std::int64_t max_plan_examples = 1'000'000'000'000;
+}  // namespace detail
+
 /// A label that is not a class id: the value, where it sits, and the range it had to lie in.
 /// what(): "labels[1203] = 57 is not a class id: expected 0 <= label < 52".
 class label_error : public error {

@@ -71,10 +71,6 @@ void append_stages(const P& p, std::span<const std::int64_t> before, stage_chain
   }
 }
 
-/// The most examples one plan may hold: 10^12 indices are 8 TB, and no dataset comes near. A
-/// rule asking for more (a ratio of 1e300, a balance to 10^14) is refused before any allocation.
-inline constexpr std::int64_t max_plan_examples = 1'000'000'000'000;
-
 /// Check targets a rule produced: one per class, none negative, none positive for a class that
 /// has no example to copy, and a total that can be counted. `option` names the setting.
 inline void check_targets(std::span<const std::int64_t> before,
