@@ -24,6 +24,7 @@
 
 #include <fmt/format.h>
 
+#include "bench_args.hpp"
 #include "tpt/data/coco_camera_traps.hpp"
 #include "tpt/data/split.hpp"
 
@@ -97,10 +98,7 @@ measurement in_child(Work work) {
   return m;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
+using tpt::bench::median;
 
 }  // namespace
 

@@ -17,13 +17,11 @@
 
 #include <fmt/format.h>
 
+#include "bench_args.hpp"
 #include "tpt/data/long_tail.hpp"
 
 namespace {
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
+using tpt::bench::median;
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -25,11 +25,13 @@
 int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   using namespace tpt::data;
-  const int n = static_cast<int>(tpt::bench::option(argc, argv, "images", 48));
-  const int repeats = static_cast<int>(tpt::bench::option(argc, argv, "repeats", 3));
-  const std::int64_t size = tpt::bench::option(argc, argv, "size", 256);
-  const double noise = static_cast<double>(tpt::bench::option(argc, argv, "noise", 6));
-  const auto max_threads = static_cast<std::size_t>(tpt::bench::option(argc, argv, "threads", 2));
+  const auto& flags = tpt::bench::program_flags(argc, argv, {"images", "repeats", "size", "threads", "noise"},
+                                                "bench_image_cache [--images=48] [--repeats=3] [--size=256] [--threads=2] [--noise=6]\n");
+  const int n = static_cast<int>(tpt::bench::option(flags, "images", 48));
+  const int repeats = static_cast<int>(tpt::bench::option(flags, "repeats", 3));
+  const std::int64_t size = tpt::bench::option(flags, "size", 256);
+  const double noise = static_cast<double>(tpt::bench::option(flags, "noise", 6));
+  const auto max_threads = static_cast<std::size_t>(tpt::bench::option(flags, "threads", 2));
   torch::set_num_threads(1);
   tpt::bench::print_machine();
 

@@ -8,11 +8,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
+
+#include "bench_args.hpp"
 
 namespace tpt::bench {
 
@@ -40,9 +43,7 @@ inline timing median_timing(int repeats, const std::function<void()>& f) {
     wall.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     cpu.push_back(process_cpu_seconds() - c0);
   }
-  std::sort(wall.begin(), wall.end());
-  std::sort(cpu.begin(), cpu.end());
-  return {wall[wall.size() / 2], cpu[cpu.size() / 2]};
+  return {median(wall), median(cpu)};
 }
 
 /// One result line: images per wall second, and images per CPU second (= per core busy).
@@ -65,14 +66,29 @@ inline void print_machine() {
   fmt::print("machine: {} hardware threads, load average {}\n", std::thread::hardware_concurrency(), load_average());
 }
 
-/// Integer option --name=value from argv, or `fallback`.
-inline long option(int argc, char** argv, const std::string& name, long fallback) {
-  const std::string prefix = "--" + name + "=";
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg.rfind(prefix, 0) == 0) return std::strtol(arg.c_str() + prefix.size(), nullptr, 10);
+/// The program's flags (`--name=value` or `--name value`, each one of `known`), checked once at
+/// the start: --help prints `usage` and exits 0; an unknown flag, a missing value or a value that
+/// is not a whole number >= 1 prints why and exits 2.
+inline flags& program_flags(int argc, char** argv, std::initializer_list<std::string_view> known, const std::string& usage) {
+  static std::unique_ptr<flags> parsed;
+  try {
+    parsed = std::make_unique<flags>(argc, argv, known, usage);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "{}: {}\n", argv[0], e.what());
+    std::exit(2);
   }
-  return fallback;
+  if (parsed->help()) std::exit(0);
+  return *parsed;
+}
+
+/// Whole-number flag --name from the checked flags (at least 1), or `fallback`.
+inline long option(const flags& f, const std::string& name, long fallback) {
+  try {
+    return static_cast<long>(f.number(name, fallback, 1));
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "{}\n", e.what());
+    std::exit(2);
+  }
 }
 
 }  // namespace tpt::bench

@@ -22,9 +22,11 @@ namespace F = torch::nn::functional;
 int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   using namespace tpt::data;
-  const std::int64_t n = tpt::bench::option(argc, argv, "images", 1024);
-  const int repeats = static_cast<int>(tpt::bench::option(argc, argv, "repeats", 5));
-  const std::int64_t batch = tpt::bench::option(argc, argv, "batch", 64);
+  const auto& flags = tpt::bench::program_flags(argc, argv, {"images", "repeats", "batch"},
+                                                "bench_image_loader [--images=1024] [--repeats=5] [--batch=64]\n");
+  const std::int64_t n = tpt::bench::option(flags, "images", 1024);
+  const int repeats = static_cast<int>(tpt::bench::option(flags, "repeats", 5));
+  const std::int64_t batch = tpt::bench::option(flags, "batch", 64);
   torch::set_num_threads(1);  // per-core numbers: LibTorch ops on one thread too
   tpt::bench::print_machine();
 

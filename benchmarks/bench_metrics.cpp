@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "bench_args.hpp"
 #include "tpt/core/random.hpp"
 #include "tpt/metrics/classification_metrics.hpp"
 #include "tpt/metrics/classification_report.hpp"
@@ -41,8 +42,7 @@ double median_seconds(int repeats, const std::function<void()>& run, const std::
     sync();
     t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return tpt::bench::median(std::move(t));
 }
 
 struct test_set {

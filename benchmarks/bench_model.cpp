@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "bench_args.hpp"
 #include "tpt/freeze/freezer.hpp"
 #include "tpt/freeze/policies.hpp"
 #include "tpt/model/checkpoint.hpp"
@@ -33,8 +34,7 @@ double median_ms(int repeats, const std::function<void()>& body) {
     body();
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return tpt::bench::median(std::move(ms));
 }
 
 }  // namespace
@@ -42,11 +42,15 @@ double median_ms(int repeats, const std::function<void()>& body) {
 int main(int argc, char** argv) {
   std::int64_t batch = 32, size = 64;
   int repeats = 7;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--batch") batch = std::atoll(argv[i + 1]);
-    else if (flag == "--size") size = std::atoll(argv[i + 1]);
-    else if (flag == "--repeats") repeats = std::atoi(argv[i + 1]);
+  try {
+    const tpt::bench::flags f(argc, argv, {"batch", "size", "repeats"}, "bench_model [--batch 32] [--size 64] [--repeats 7]\n");
+    if (f.help()) return 0;
+    batch = f.number("batch", batch, 1, 4096);
+    size = f.number("size", size, 32, 4096);
+    repeats = static_cast<int>(f.number("repeats", repeats, 1, 1000));
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "bench_model: {}\n", e.what());
+    return 2;
   }
   torch::manual_seed(1);
   fmt::print("ResNet-18, 52 classes, ImageNet stem, batch {} of {}x{} px, CPU threads {}, median of {}\n", batch,

@@ -26,25 +26,15 @@
 
 namespace tp = tpt::predict;
 
-namespace {
-
-std::string string_option(int argc, char** argv, const std::string& name, std::string fallback) {
-  const std::string prefix = "--" + name + "=";
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
-  }
-  return fallback;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  const long images = tpt::bench::option(argc, argv, "images", 32);
-  const long batch = tpt::bench::option(argc, argv, "batch", 32);
-  const int repeats = static_cast<int>(tpt::bench::option(argc, argv, "repeats", 3));
-  const long md_images = tpt::bench::option(argc, argv, "md-images", 100000);
-  const torch::Device device = tp::resolve_device(string_option(argc, argv, "device", "cpu"));
+  const auto& flags = tpt::bench::program_flags(
+      argc, argv, {"images", "batch", "repeats", "md-images", "device"},
+      "bench_predict [--images=32] [--batch=32] [--repeats=3] [--md-images=100000] [--device=cpu|cuda]\n");
+  const long images = tpt::bench::option(flags, "images", 32);
+  const long batch = tpt::bench::option(flags, "batch", 32);
+  const int repeats = static_cast<int>(tpt::bench::option(flags, "repeats", 3));
+  const long md_images = tpt::bench::option(flags, "md-images", 100000);
+  const torch::Device device = tp::resolve_device(flags.text("device", "cpu"));
   tpt::bench::print_machine();
   fmt::print("LibTorch threads: {}, device: {}\n\n", torch::get_num_threads(), device.str());
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <functional>
@@ -18,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "bench_args.hpp"
 #include "tpt/core/random.hpp"
 #include "tpt/sampling/distribution.hpp"
 #include "tpt/sampling/plan.hpp"
@@ -38,10 +40,7 @@ double thread_cpu_ms() {
   return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using tpt::bench::median;
 
 timing measure(int runs, const std::function<std::int64_t()>& work, std::int64_t& result) {
   std::vector<double> wall, cpu;
@@ -59,8 +58,16 @@ timing measure(int runs, const std::function<std::int64_t()>& work, std::int64_t
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::int64_t n = argc > 1 ? std::atoll(argv[1]) : 10'000'000;
-  const int runs = argc > 2 ? std::atoi(argv[2]) : 7;
+  std::int64_t n = 10'000'000;
+  int runs = 7;
+  try {  // bench_sampling_plan [LABELS [RUNS]]
+    if (argc > 3) throw std::invalid_argument("usage: bench_sampling_plan [LABELS [RUNS]]");
+    if (argc > 1) n = tpt::bench::flags::parse_number("LABELS", argv[1], 10'000, 2'000'000'000);  // 52 classes in proportion
+    if (argc > 2) runs = static_cast<int>(tpt::bench::flags::parse_number("RUNS", argv[2], 1, 1000));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_sampling_plan: %s\n", e.what());
+    return 2;
+  }
 
   // Serengeti's 52 class proportions scaled to n labels.
   const auto s9 = tpt::serengeti_s9();

@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -33,6 +34,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "bench_args.hpp"
 #include "tpt/tpt.hpp"
 
 namespace {
@@ -54,51 +56,64 @@ struct args {
   bool fused = true;            // --optimizer fused (tpt::fused_adam) or torch (torch::optim::Adam)
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using tpt::bench::median;
+
+constexpr const char* usage = R"(usage:
+  bench_train --mode step --sizes 32,64,224 [--batch 64] [--device cpu|cuda] [--amp on]
+              [--optimizer fused|torch] [--skip-taps on|off] [--small-map-bn on|off] [--max-pool on|off]
+              [--allocator on|off] [--stem ..] [--channels N]
+  bench_train --mode pipeline --size 224 --images 4096 --batch 256 --device cuda
+  bench_train --mode phase2 --size 32 --images 2048 --epochs 3
+  bench_train --mode optimizer --sizes 28 --stem imagenet --channels 1 [--channels-last on] [--skip-taps off] [--allocator off]
+  bench_train --mode kernels [--repeats 7]   (LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/blas: reference BLAS)
+  bench_train --mode check --device cuda   (CUDA against the CPU: logits agree, loss falls)
+)";
 
 std::vector<std::int64_t> parse_sizes(const std::string& s) {
   std::vector<std::int64_t> out;
   std::size_t start = 0;
   while (start <= s.size()) {
     const auto comma = s.find(',', start);
-    out.push_back(std::stoll(s.substr(start, comma - start)));
+    out.push_back(tpt::bench::flags::parse_number("sizes", s.substr(start, comma - start), 2, 4096));
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
   return out;
 }
 
-args parse(int argc, char** argv) {
+/// Every flag checked: an unknown one, a missing value, an on/off flag given "yes", or a number
+/// out of range stops the program with a message instead of running the defaults.
+std::optional<args> parse(int argc, char** argv) {
+  const tpt::bench::flags f(argc, argv,
+                            {"mode", "sizes", "size", "batch", "images", "epochs", "classes", "repeats", "device", "amp",
+                             "channels-last", "threads", "workers", "stem", "channels", "skip-taps", "small-map-bn",
+                             "max-pool", "allocator", "optimizer"},
+                            usage);
+  if (f.help()) return std::nullopt;
   args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string f = argv[i], v = argv[i + 1];
-    if (f == "--mode") a.mode = v;
-    else if (f == "--sizes" || f == "--size") a.sizes = parse_sizes(v);
-    else if (f == "--batch") a.batch = std::stoll(v);
-    else if (f == "--images") a.images = std::stoll(v);
-    else if (f == "--epochs") a.epochs = std::stoll(v);
-    else if (f == "--classes") a.classes = std::stoll(v);
-    else if (f == "--repeats") a.repeats = std::stoi(v);
-    else if (f == "--device") a.device = v;
-    else if (f == "--amp") a.amp = v == "on";
-    else if (f == "--channels-last") a.channels_last = v == "on";
-    else if (f == "--threads") a.threads = std::stoul(v);
-    else if (f == "--workers") a.workers = std::stoul(v);
-    else if (f == "--stem") a.stem = v;
-    else if (f == "--channels") a.channels = std::stoll(v);
-    else if (f == "--skip-taps") a.skip_taps = v == "on";
-    else if (f == "--small-map-bn") a.small_map_bn = v == "on";
-    else if (f == "--max-pool") a.max_pool = v == "on";
-    else if (f == "--allocator") a.allocator = v == "on";
-    else if (f == "--optimizer") {
-      if (v != "fused" && v != "torch") throw tpt::config_error(f, fmt::format("expected fused or torch, got '{}'", v));
-      a.fused = v == "fused";
-    }
-    else throw tpt::config_error(f, "unknown option");
-  }
+  a.mode = f.text("mode", a.mode);
+  if (f.has("sizes")) a.sizes = parse_sizes(f.text("sizes", ""));
+  if (f.has("size")) a.sizes = parse_sizes(f.text("size", ""));
+  a.batch = f.number("batch", a.batch, 1, 1 << 16);
+  a.images = f.number("images", a.images, 1);
+  a.epochs = f.number("epochs", a.epochs, 1, 1000);
+  a.classes = f.number("classes", a.classes, 2, 100000);
+  a.repeats = static_cast<int>(f.number("repeats", a.repeats, 1, 1000));
+  a.device = f.text("device", a.device);
+  a.amp = f.on_off("amp", a.amp);
+  a.channels_last = f.on_off("channels-last", a.channels_last);
+  a.threads = static_cast<std::size_t>(f.number("threads", 0, 0, 4096));
+  a.workers = static_cast<std::size_t>(f.number("workers", 0, 0, 4096));
+  a.stem = f.text("stem", a.stem);
+  a.channels = f.number("channels", a.channels, 1, 64);
+  a.skip_taps = f.on_off("skip-taps", a.skip_taps);
+  a.small_map_bn = f.on_off("small-map-bn", a.small_map_bn);
+  a.max_pool = f.on_off("max-pool", a.max_pool);
+  a.allocator = f.on_off("allocator", a.allocator);
+  const auto optimizer = f.text("optimizer", "fused");
+  if (optimizer != "fused" && optimizer != "torch")
+    throw tpt::config_error("optimizer", fmt::format("expected fused or torch, got '{}'", optimizer));
+  a.fused = optimizer == "fused";
   return a;
 }
 
@@ -453,7 +468,9 @@ int check_cuda(const args& a, const torch::Device& device) {
 
 int main(int argc, char** argv) {
   try {
-    const auto a = parse(argc, argv);
+    const auto parsed = parse(argc, argv);
+    if (!parsed) return 0;
+    const auto& a = *parsed;
     const auto threads = tpt::configure_threads(a.threads);
     if (a.allocator) (void)tpt::configure_cpu_allocator();
     const auto device = tpt::resolve_device(a.device);

@@ -14,8 +14,11 @@
 #   benchmarks/compare_pytorch.sh [build folder] [--skip-grid]
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-build="${1:-$repo/build}"
-skip_grid="${2:-}"
+build="$repo/build"
+skip_grid=""
+for arg in "$@"; do  # [build folder] and --skip-grid, in any order
+  if [[ "$arg" == "--skip-grid" ]]; then skip_grid="$arg"; else build="$arg"; fi
+done
 py=/usr/bin/python3
 threads="$(nproc)"
 export TPT_DATA_DIR="${TPT_DATA_DIR:-$repo/.cache}"

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Peak memory of tpt-predict on a large MegaDetector file, above the process's own baseline.
 
 Usage: benchmarks/md_memory.py BUILD_DIR [IMAGES]      (TPT_PREDICT=path: measure that binary instead)

@@ -16,14 +16,16 @@ if [[ ! -d "$repo/.deps/debs" ]]; then
   echo "build: no .deps/debs; run scripts/device/collect-deps.sh on a machine with Debian's archive" >&2
   exit 1
 fi
-if [[ ! -f "$root/.complete" ]]; then
+# .complete holds the folder it was unpacked for: the CMake files below are rewritten to absolute
+# paths, so a copy travelling to another checkout is unpacked afresh.
+if [[ "$(cat "$root/.complete" 2>/dev/null)" != "$root" ]]; then
   rm -rf "$root"
   mkdir -p "$root"
   for f in "$repo"/.deps/debs/*.deb; do dpkg-deb -x "$f" "$root"; done
   # Some Debian CMake package files name their libraries by absolute /usr/lib paths; point them
   # at the unpacked copies.
   grep -rl '"/usr/lib' "$root/usr/lib/x86_64-linux-gnu/cmake" | xargs -r sed -i "s#\"/usr/lib#\"$root/usr/lib#g"
-  touch "$root/.complete"
+  echo "$root" > "$root/.complete"
 fi
 
 if [[ -n "${TPT_TORCH_PREFIX:-}" ]]; then
