@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "predict_fixtures.hpp"
@@ -353,6 +354,45 @@ TEST_CASE("a stopped run resumes from its checkpoint and ends with the same file
     CHECK(resumed.resumed == 3);
     CHECK(resumed.failed == whole.failed - 1);
     CHECK(resumed.classified_images == whole.classified_images + 1);
+  }
+  SECTION("an image replaced under its name since it was classified is classified again") {
+    // A frame re-copied from a camera's card, say: the checkpoint's entry records the file's size
+    // and modification time, and a different file under the same name is not taken from it.
+    const auto saved = lines_of(tpt::io::read_text(journal));
+    std::string replaced;
+    for (const auto& line : saved) {
+      const auto j = nlohmann::json::parse(line);
+      if (j.contains("predictions")) {
+        REQUIRE(j.contains("file"));
+        replaced = j.at("key").get<std::string>();
+        break;
+      }
+    }
+    REQUIRE_FALSE(replaced.empty());
+    tpt::test::write_bytes(folder.root() / replaced, tpt::test::jpeg_fixture(200, 300, 3, 99));
+    o.stop_requested = {};
+    const auto resumed = tp::classify_images(classifier, folder.root(), files, o);
+    CHECK(resumed.resumed == 2);
+    CHECK(resumed.changed_since_checkpoint == 1);
+    CHECK(resumed.processed == 7);
+    CHECK_THAT(fmt::format("{}", resumed), Catch::Contains("1 changed since the checkpoint and classified again"));
+  }
+  SECTION("a version-2 checkpoint (entries without file stamps) is still resumed") {
+    auto text = tpt::io::read_text(journal);
+    const auto header_end = text.find('\n');
+    auto header = nlohmann::json::parse(text.substr(0, header_end));
+    header["tpt_predict_checkpoint"] = 2;
+    std::string rewritten = header.dump() + "\n";
+    for (const auto& line : lines_of(text.substr(header_end + 1))) {
+      auto j = nlohmann::json::parse(line);
+      j.erase("file");
+      rewritten += j.dump() + "\n";
+    }
+    tpt::io::write_text_atomically(journal, rewritten);
+    o.stop_requested = {};
+    const auto resumed = tp::classify_images(classifier, folder.root(), files, o);
+    CHECK(resumed.resumed == 3);
+    CHECK(tpt::io::read_text(o.csv) == tpt::io::read_text(folder.dir / "whole.csv"));
   }
   SECTION("other settings are refused, a restart discards the checkpoint") {
     o.stop_requested = {};

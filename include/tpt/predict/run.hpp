@@ -175,6 +175,7 @@ struct run_summary {
   std::size_t classified_images = 0;  ///< images with predictions
   std::size_t failed = 0;             ///< images that could not be read (recorded in the output)
   std::size_t resumed = 0;            ///< images whose results came from the checkpoint
+  std::size_t changed_since_checkpoint = 0;  ///< in the checkpoint, but the file changed since: classified again
   std::size_t processed = 0;          ///< images read in this run (not resumed)
   std::size_t inputs = 0;             ///< whole images or crops that went through the model
   std::size_t detections = 0;         ///< detections in the file
@@ -262,17 +263,24 @@ inline run_result run_jobs(batch_classifier& c, std::span<const image_job> jobs,
   }
   run_progress progress;
   progress.total = jobs.size();
+  std::size_t changed = 0;
   if (journal) {
     for (std::size_t i = 0; i < jobs.size(); ++i) {
       auto it = journal->done().find(keys[i]);
       if (it == journal->done().end()) continue;
       // An entry is taken only for the very boxes it classified (a MegaDetector file rerun into
-      // the same name between a stop and a resume moves them), and only when the image could be
-      // read: a failure (a share not mounted, a file still being copied) is tried again.
+      // the same name between a stop and a resume moves them), only while the file is the one
+      // classified (same size and modification time: a frame replaced under its name is read
+      // again), and only when the image could be read: a failure (a share not mounted, a file
+      // still being copied) is tried again.
       auto& entry = it->second;
       if (entry.boxes != jobs[i].boxes || !entry.outcome.ok() ||
           entry.outcome.predictions.size() != jobs[i].boxes.size())
         continue;
+      if (entry.stamp && entry.stamp != stamp_of(jobs[i].file)) {
+        ++changed;
+        continue;
+      }
       result.outcomes[i] = std::move(entry.outcome);
       ++progress.resumed;
     }
@@ -280,6 +288,7 @@ inline run_result run_jobs(batch_classifier& c, std::span<const image_job> jobs,
   }
   progress.done = progress.resumed;
   summary.resumed = progress.resumed;
+  summary.changed_since_checkpoint = changed;
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   if (o.progress) o.progress(progress);
 
@@ -316,7 +325,7 @@ inline run_result run_jobs(batch_classifier& c, std::span<const image_job> jobs,
     if (journal) {
       std::vector<run_journal::finished> entries;
       entries.reserve(where.size());
-      for (std::size_t i : where) entries.push_back({keys[i], &*result.outcomes[i], jobs[i].boxes});
+      for (std::size_t i : where) entries.push_back({keys[i], &*result.outcomes[i], jobs[i].boxes, stamp_of(jobs[i].file)});
       journal->append(entries);
     }
     if (o.stop_requested && o.stop_requested() && first + block < jobs.size()) result.stopped = true;
@@ -646,6 +655,8 @@ struct fmt::formatter<tpt::predict::run_summary> : fmt::formatter<std::string_vi
       out = fmt::format_to(out, ", {} left as {}", count(s.skipped_failed, "detector failure", "detector failures"),
                            s.skipped_failed == 1 ? "it was" : "they were");
     if (s.resumed) out = fmt::format_to(out, ", {} resumed from the checkpoint", s.resumed);
+    if (s.changed_since_checkpoint)
+      out = fmt::format_to(out, ", {} changed since the checkpoint and classified again", s.changed_since_checkpoint);
     return fmt::format_to(out, "; {:.1f} s ({:.1f} images/s)", s.seconds, rate);
   }
 };

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -33,19 +34,42 @@ namespace tpt::predict::detail {
 
 // 2: entries carry the boxes they classified (version 1 did not, so a MegaDetector file rewritten
 // between a stop and a resume had its old classifications put on its new boxes).
-inline constexpr int journal_version = 2;
+// 3: entries carry the image file's size and modification time (a frame replaced under the same
+// name between a stop and a resume kept the old frame's classification). Version 2 journals are
+// still resumed, without that check for their entries.
+inline constexpr int journal_version = 3;
+inline constexpr int oldest_resumable_journal_version = 2;
 
-/// One finished image as the journal keeps it: its outcome and the boxes it was for.
+/// Which file an image was: its size and modification time (nanoseconds).
+struct file_stamp {
+  std::int64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  friend bool operator==(const file_stamp&, const file_stamp&) = default;
+};
+
+/// The stamp of a file now; nullopt when it cannot be read (missing, a broken link).
+inline std::optional<file_stamp> stamp_of(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
+  return file_stamp{static_cast<std::int64_t>(st.st_size),
+                    static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+/// One finished image as the journal keeps it: its outcome, the boxes it was for and, since
+/// version 3, the stamp of the file it was read from.
 struct journal_entry {
   image_outcome outcome;
   std::vector<normalized_box> boxes{whole_frame};
+  std::optional<file_stamp> stamp{};
 };
 
 /// The entry's line. Boxes are written unless they are the whole frame alone (whole-image runs);
 /// doubles print in their shortest form that reads back to the same value.
 inline nlohmann::json outcome_to_json(std::string_view key, const image_outcome& o,
-                                      std::span<const normalized_box> boxes) {
+                                      std::span<const normalized_box> boxes,
+                                      const std::optional<file_stamp>& stamp = std::nullopt) {
   nlohmann::json j{{"key", key}};
+  if (stamp) j["file"] = {stamp->size, stamp->mtime_ns};
   if (!(boxes.size() == 1 && boxes.front() == whole_frame)) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& b : boxes) list.push_back({b.x, b.y, b.width, b.height});
@@ -80,6 +104,11 @@ inline std::optional<std::pair<std::string, journal_entry>> outcome_from_json(co
     journal_entry entry;
     image_outcome& o = entry.outcome;
     std::string key = j.at("key").get<std::string>();
+    if (j.contains("file")) {
+      const auto& f = j.at("file");
+      if (!f.is_array() || f.size() != 2) return std::nullopt;
+      entry.stamp = file_stamp{f.at(0).get<std::int64_t>(), f.at(1).get<std::int64_t>()};
+    }
     if (j.contains("boxes")) {
       entry.boxes.clear();
       for (const auto& b : j.at("boxes")) {
@@ -126,11 +155,12 @@ class run_journal {
   [[nodiscard]] const std::filesystem::path& file() const noexcept { return file_; }
   [[nodiscard]] std::unordered_map<std::string, journal_entry>& done() noexcept { return done_; }
 
-  /// A finished image to append: its key, outcome and boxes.
+  /// A finished image to append: its key, outcome, boxes and the stamp of its file.
   struct finished {
     std::string_view key;
     const image_outcome* outcome;
     std::span<const normalized_box> boxes;
+    std::optional<file_stamp> stamp{};
   };
 
   /// Add finished images and make them durable (fsync) before returning.
@@ -138,7 +168,7 @@ class run_journal {
     if (entries.empty()) return;
     std::string text;
     for (const auto& e : entries)
-      text += outcome_to_json(e.key, *e.outcome, e.boxes).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+      text += outcome_to_json(e.key, *e.outcome, e.boxes, e.stamp).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
               "\n";
     const int fd = ::open(file_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd < 0) throw input_error(file_, fmt::format("cannot open the checkpoint for appending: {}", std::strerror(errno)));
@@ -177,10 +207,12 @@ class run_journal {
       if (line_no == 1) {
         if (j.is_discarded() || !j.is_object() || !j.contains("tpt_predict_checkpoint") || !j.contains("settings"))
           throw input_error(file_, 1, "is not a tpt-predict checkpoint; delete it or choose another checkpoint file");
-        if (j["tpt_predict_checkpoint"] != journal_version)
-          throw input_error(file_, 1, fmt::format("checkpoint version {} is not the one this tpt writes ({}); pass "
+        const auto& version = j["tpt_predict_checkpoint"];
+        if (!version.is_number_integer() || version.get<int>() < oldest_resumable_journal_version ||
+            version.get<int>() > journal_version)
+          throw input_error(file_, 1, fmt::format("checkpoint version {} is not one this tpt resumes ({} to {}); pass "
                                                   "--restart (restart = true) to start over",
-                                                  j["tpt_predict_checkpoint"].dump(), journal_version));
+                                                  version.dump(), oldest_resumable_journal_version, journal_version));
         check_settings(j["settings"]);
       } else {
         auto entry = j.is_discarded() ? std::nullopt : outcome_from_json(j);
