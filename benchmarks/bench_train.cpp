@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <unistd.h>
@@ -226,6 +227,33 @@ double median_ms(const args& a, F&& f) {
   return median(ms);
 }
 
+/// Median milliseconds of `plain` and of `ours`, measured interleaved (plain then ours in even
+/// repeats, ours then plain in odd ones), so that a burst of load from another process on this
+/// shared machine falls on both sides instead of on whichever ran second.
+template <class F, class G>
+std::pair<double, double> median_ms_interleaved(const args& a, F&& plain, G&& ours) {
+  for (int i = 0; i < 3; ++i) {
+    plain();
+    ours();
+  }
+  std::vector<double> p, o;
+  auto block = [](auto& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 20; ++i) f();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 20;
+  };
+  for (int r = 0; r < a.repeats; ++r) {
+    if (r % 2 == 0) {
+      p.push_back(block(plain));
+      o.push_back(block(ours));
+    } else {
+      o.push_back(block(ours));
+      p.push_back(block(plain));
+    }
+  }
+  return {median(p), median(o)};
+}
+
 /// Each small-map kernel choice of resnet_options against the plain LibTorch call, forward and
 /// backward, on the shapes of the demo grid's model at batch 64 (28 px through the ImageNet stem),
 /// in one process; and the matrix product the single-output convolutions become, on whatever
@@ -233,7 +261,8 @@ double median_ms(const args& a, F&& f) {
 /// reference BLAS for comparison).
 void bench_kernels(const args& a) {
   torch::manual_seed(0);
-  auto line = [](const std::string& what, double plain, double tpt) {
+  auto line = [](const std::string& what, std::pair<double, double> ms) {
+    const auto [plain, tpt] = ms;
     fmt::print("  {:<66} plain {:7.3f} ms, tpt {:7.3f} ms, {:.2f}x\n", what, plain, tpt, plain / tpt);
   };
   {  // BatchNorm over layer3's 2x2 maps
@@ -241,18 +270,19 @@ void bench_kernels(const args& a) {
     const auto x = torch::randn({64, 256, 2, 2}).set_requires_grad(true);
     const auto g = torch::randn({64, 256, 2, 2});
     line("BatchNorm, 64 x 256 x 2 x 2, forward + backward",
-         median_ms(a, [&] { bn->forward(x).backward(g); }),
-         median_ms(a, [&] { tpt::detail::batch_norm(*bn, x, true).backward(g); }));
+         median_ms_interleaved(a, [&] { bn->forward(x).backward(g); },
+                               [&] { tpt::detail::batch_norm(*bn, x, true).backward(g); }));
   }
   {  // the stem's max-pool
     const auto x = torch::randn({64, 64, 14, 14}).relu().set_requires_grad(true);
     const auto g = torch::randn({64, 64, 7, 7});
     line("max-pool 3x3/2, 64 x 64 x 14 x 14, forward + backward",
-         median_ms(a, [&] { torch::max_pool2d(x, 3, 2, 1).backward(g); }),
-         median_ms(a, [&] { tpt::detail::max_pool2d(x, 3, 2, 1, true).backward(g); }));
+         median_ms_interleaved(a, [&] { torch::max_pool2d(x, 3, 2, 1).backward(g); },
+                               [&] { tpt::detail::max_pool2d(x, 3, 2, 1, true).backward(g); }));
     torch::NoGradGuard no_grad;
-    line("max-pool 3x3/2, 64 x 64 x 14 x 14, forward (inference)", median_ms(a, [&] { torch::max_pool2d(x, 3, 2, 1); }),
-         median_ms(a, [&] { tpt::detail::max_pool2d(x, 3, 2, 1, true); }));
+    line("max-pool 3x3/2, 64 x 64 x 14 x 14, forward (inference)",
+         median_ms_interleaved(a, [&] { torch::max_pool2d(x, 3, 2, 1); },
+                               [&] { tpt::detail::max_pool2d(x, 3, 2, 1, true); }));
   }
   // layer4's convolutions: a 3x3 kernel over 1x1 maps, and the strided one from 2x2 to 1x1.
   for (const auto& [in, hw, stride] : std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>>{{512, 1, 1},
@@ -261,8 +291,8 @@ void bench_kernels(const args& a) {
     const auto x = torch::randn({64, in, hw, hw}).set_requires_grad(true);
     const auto g = torch::randn({64, 512, 1, 1});
     line(fmt::format("3x3 convolution {} -> 512 at {}x{}, stride {}, forward + backward", in, hw, hw, stride),
-         median_ms(a, [&] { conv->forward(x).backward(g); }),
-         median_ms(a, [&] { tpt::detail::conv2d_live_taps(*conv, x).backward(g); }));
+         median_ms_interleaved(a, [&] { conv->forward(x).backward(g); },
+                               [&] { tpt::detail::conv2d_live_taps(*conv, x).backward(g); }));
   }
   {  // the product itself, 64 x 1024 by 1024 x 512
     const auto x = torch::randn({64, 1024}), w = torch::randn({1024, 512});
