@@ -35,7 +35,7 @@ TEST_CASE("read_csv reads required and optional columns in any order", "[csv]") 
   CHECK(t.line(1) == 5);
 }
 
-TEST_CASE("read_csv skips blank lines anywhere; '#' starts a comment only before the header", "[csv]") {
+TEST_CASE("read_csv skips blank lines anywhere - '#' starts a comment only before the header", "[csv]") {
   tpt::test::scratch_dir dir;
   // Editors and `echo >>` leave blank lines (CRLF ones too, and lines of spaces). After the header
   // a line starting with '#' is a row: a file named '#1.jpg', which pandas does not quote, used

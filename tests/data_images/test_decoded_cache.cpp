@@ -332,8 +332,8 @@ TEST_CASE("cache from in-memory images (Fashion-MNIST shape), reused by content"
   CHECK_THROWS_AS(decoded_cache::open_or_build(dir / "x.tptc", images, {.channels = 2}), tpt::config_error);
 }
 
-TEST_CASE("the checksum table is aligned whatever the image size; older format versions are rebuilt", "[cache]") {
-  // 3 images of 5 x 5 x 1 (75 bytes): version 1 put the uint32 table at an odd address.
+TEST_CASE("the checksum table is aligned whatever the image size - older format versions are rebuilt", "[cache]") {
+  // 3 images of 5 x 5 x 1 (25 bytes each, 75 in all): version 1 put the uint32 table at an odd address.
   tpt::test::scratch_dir dir;
   const auto images = torch::randint(0, 256, {3, 5, 5, 1}, torch::kUInt8);
   const cache_settings settings{.height = 5, .width = 5, .channels = 1};
@@ -345,9 +345,10 @@ TEST_CASE("the checksum table is aligned whatever the image size; older format v
     in.read(reinterpret_cast<char*>(&h), sizeof h);
   }
   CHECK(h.checksum_offset % 8 == 0);
-  CHECK(h.checksum_offset >= h.data_offset + 3 * 75);
+  CHECK(h.checksum_offset >= h.data_offset + 3 * 25);
+  CHECK(h.checksum_offset < h.data_offset + 3 * 25 + 8);
   CHECK(reinterpret_cast<std::uintptr_t>(c.tensor().data_ptr()) % 4096 == 0);
-  for (std::size_t i = 0; i < 3; ++i) CHECK(c.checksum(i) == tpt::data::detail::crc32_of(c[i].pixels, 75));
+  for (std::size_t i = 0; i < 3; ++i) CHECK(c.checksum(i) == tpt::data::detail::crc32_of(c[i].pixels, 25));
   CHECK_FALSE(decoded_cache::open_or_build(file, images, settings, {.verification = tpt::data::cache_verification::full})
                   .rebuilt());
   // A file of an older format version is rebuilt, and the reason names the versions.
@@ -358,7 +359,7 @@ TEST_CASE("the checksum table is aligned whatever the image size; older format v
   CHECK(torch::equal(again.tensor(), images));
 }
 
-TEST_CASE("temporary files of builds that died are removed; a live build's is kept", "[cache][errors]") {
+TEST_CASE("temporary files of builds that died are removed - a live build's is kept", "[cache][errors]") {
   // A build killed (SIGKILL, out of memory) left its full-size temporary file, and every crash
   // another one, until the disk was full.
   namespace fs = std::filesystem;

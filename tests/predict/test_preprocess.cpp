@@ -208,7 +208,7 @@ TEST_CASE("preprocessing comes from the checkpoint's metadata, with defaults whe
                     Catch::Contains("working.exif_orientation must be true or false"));
 }
 
-TEST_CASE("EXIF orientation in prediction follows the checkpoint; old checkpoints used frames as stored", "[preprocess][orientation]") {
+TEST_CASE("EXIF orientation in prediction follows the checkpoint - old checkpoints used frames as stored", "[preprocess][orientation]") {
   tpt::model_metadata m{.class_names = {"a", "b"}, .input_height = 64, .input_width = 64};
   CHECK(tpt::predict::preprocessing_for(m).working.exif_orientation);  // nothing recorded: upright, as MegaDetector
   tpt::predict::record_preprocessing(m, {.height = 72, .width = 72});

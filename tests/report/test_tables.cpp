@@ -211,7 +211,7 @@ TEST_CASE("grouping refuses duplicates and mixed class lists", "[tables][errors]
   CHECK_THROWS_WITH(tpt::report::group_runs(std::vector<tpt::experiment_record>{}), Contains("no experiment records"));
 }
 
-TEST_CASE("user models are grouped by their exact name; file names never collide", "[tables]") {
+TEST_CASE("user models are grouped by their exact name - file names never collide", "[tables]") {
   // Reduced to ASCII letters and digits, "模型一" and "模型二" were both "" and "ResNet-50" and
   // "ResNet 50" both "resnet_50": two models became one row (or "appears twice").
   const auto s = tpt::test::small_set();

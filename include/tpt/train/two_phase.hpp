@@ -767,10 +767,12 @@ class two_phase {
 
     // Features are a fixed function of the image only when nothing but the classifier trains,
     // no running statistic moves, no augmentation changes the input, and no dropout layer is
-    // active in the freezer's training mode (a user's model may have one in features()).
-    freezer_.train(model_);
-    const bool fast = phase == 2 && options_.phase2_fast_path && freezer_.classifier_only() && !augment &&
-                      !detail::has_active_dropout(*model_);
+    // active in the freezer's training mode (a user's model may have one in features()). Phase 1
+    // never takes it, and its modes are left alone.
+    const bool fast = phase == 2 && options_.phase2_fast_path && freezer_.classifier_only() && !augment && [&] {
+      freezer_.train(model_);
+      return !detail::has_active_dropout(*model_);
+    }();
     result.fast_path = fast;
     const bool higher = higher_is_better(metric_, stop.monitor);
     const std::string monitored = monitored_quantity(stop.monitor);
