@@ -1,4 +1,4 @@
-// Compiled by sampler_concept_check.cmake once per TPT_CASE: "good" must compile; every other
+// Compiled by tests/support/concept_check.cmake once per TPT_CASE: "good" must compile; every other
 // case is a type that is not a tpt::sampler and must stop compilation with one error naming the
 // concept. No <torch/torch.h> here: the sampling headers do not need it, and each case
 // compiles in about a second.

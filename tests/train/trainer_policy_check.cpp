@@ -1,4 +1,4 @@
-// Compiled by tests/sampling/sampler_concept_check.cmake: the two-phase trainer given a type that
+// Compiled by tests/support/concept_check.cmake: the two-phase trainer given a type that
 // does not satisfy one of its policy concepts stops with exactly one error naming that concept
 // ("good" must compile). Includes <torch/torch.h>, so each case takes about 15 s.
 #include "tpt/model/resnet.hpp"

@@ -41,6 +41,7 @@
 #include "tpt/core/error.hpp"
 #include "tpt/data/decode.hpp"
 #include "tpt/io/atomic_file.hpp"
+#include "tpt/io/file_stamp.hpp"
 #include "tpt/io/mapped_file.hpp"
 #include "tpt/data/detail/parallel.hpp"
 #include "tpt/data/paths.hpp"
@@ -566,18 +567,17 @@ class decoded_cache {
       : m_(std::move(m)), rebuilt_(rebuilt), reason_(std::move(reason)) {}
 
   static nlohmann::json file_fingerprint(const std::string& rel, const std::filesystem::path& file, cache_fingerprint mode) {
-    struct stat st {};
-    if (::stat(file.c_str(), &st) != 0) return nlohmann::json::array({rel, -1, 0});
+    const auto stamp = io::stamp_of(file);
+    if (!stamp) return nlohmann::json::array({rel, -1, 0});
     if (mode == cache_fingerprint::content) {
       try {
         const auto bytes = read_image_bytes(file);
-        return nlohmann::json::array({rel, static_cast<std::int64_t>(st.st_size), detail::crc32_of(bytes.data(), bytes.size())});
+        return nlohmann::json::array({rel, stamp->size, detail::crc32_of(bytes.data(), bytes.size())});
       } catch (const image_error&) {
-        return nlohmann::json::array({rel, static_cast<std::int64_t>(st.st_size), -1});
+        return nlohmann::json::array({rel, stamp->size, -1});
       }
     }
-    const std::int64_t mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-    return nlohmann::json::array({rel, static_cast<std::int64_t>(st.st_size), mtime_ns});
+    return nlohmann::json::array({rel, stamp->size, stamp->mtime_ns});
   }
 
   static std::optional<decoded_cache> reuse(const std::filesystem::path& cache_file, const nlohmann::json& expected,

@@ -18,7 +18,6 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -28,6 +27,7 @@
 #include "tpt/core/error.hpp"
 #include "tpt/data/image_error.hpp"
 #include "tpt/io/atomic_file.hpp"
+#include "tpt/io/file_stamp.hpp"
 #include "tpt/predict/prediction.hpp"
 
 namespace tpt::predict::detail {
@@ -40,20 +40,8 @@ namespace tpt::predict::detail {
 inline constexpr int journal_version = 3;
 inline constexpr int oldest_resumable_journal_version = 2;
 
-/// Which file an image was: its size and modification time (nanoseconds).
-struct file_stamp {
-  std::int64_t size = 0;
-  std::int64_t mtime_ns = 0;
-  friend bool operator==(const file_stamp&, const file_stamp&) = default;
-};
-
-/// The stamp of a file now; nullopt when it cannot be read (missing, a broken link).
-inline std::optional<file_stamp> stamp_of(const std::filesystem::path& file) {
-  struct stat st {};
-  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
-  return file_stamp{static_cast<std::int64_t>(st.st_size),
-                    static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
-}
+using io::file_stamp;
+using io::stamp_of;
 
 /// One finished image as the journal keeps it: its outcome, the boxes it was for and, since
 /// version 3, the stamp of the file it was read from.

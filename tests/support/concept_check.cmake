@@ -2,7 +2,8 @@
 # with exactly one error, and that error must name the concept (tpt::sampler unless CONCEPTS says
 # otherwise). The "good" case compiled the same way must succeed, so a broken command line cannot
 # pass for a rejected type.
-# Inputs: CXX (compiler), SOURCE (sampler_concept_check.cpp), CASES (optional), CONCEPTS (optional,
+# Inputs: CXX (compiler), SOURCE (the file of cases), CASES (optional; default: the cases of
+# tests/sampling/sampler_concept_check.cpp), CONCEPTS (optional,
 # one concept per case, in order), INCLUDES (;-list of include dirs), IMPLICIT (the compiler's own
 # include dirs: passing those with -isystem breaks #include_next).
 cmake_minimum_required(VERSION 3.24)
