@@ -294,17 +294,23 @@ inline run_result run_jobs(batch_classifier& c, std::span<const image_job> jobs,
 
   const std::size_t block = o.checkpoint_every > 0 ? static_cast<std::size_t>(o.checkpoint_every)
                                                    : std::max<std::size_t>(jobs.size(), 1);
-  std::vector<image_job> todo;
+  std::vector<image_job> partial;  // the jobs of a block that a resumed run has yet to do
   std::vector<std::size_t> where;
   for (std::size_t first = 0; first < jobs.size() && !result.stopped; first += block) {
-    todo.clear();
+    const std::size_t last = std::min(first + block, jobs.size());
     where.clear();
-    for (std::size_t i = first; i < std::min(first + block, jobs.size()); ++i) {
-      if (result.outcomes[i]) continue;
-      todo.push_back(jobs[i]);
-      where.push_back(i);
+    for (std::size_t i = first; i < last; ++i)
+      if (!result.outcomes[i]) where.push_back(i);
+    if (where.empty()) continue;
+    // A block with nothing resumed (every block of a fresh run) is classified where it lies: a
+    // copy of a whole MegaDetector file's jobs (--checkpoint-every 0) would cost as much memory
+    // as the jobs themselves.
+    std::span<const image_job> todo = jobs.subspan(first, last - first);
+    if (where.size() < todo.size()) {
+      partial.clear();
+      for (std::size_t i : where) partial.push_back(jobs[i]);
+      todo = partial;
     }
-    if (todo.empty()) continue;
     const std::size_t delivered = c.classify(
         todo,
         [&](std::size_t k, image_outcome&& outcome) {
@@ -418,6 +424,9 @@ inline run_summary classify_images(batch_classifier& c, const std::filesystem::p
     summary.stopped = true;
     return summary;
   }
+  // The output is built from here on: memory the jobs and outcomes held goes to it as they are
+  // consumed (a large run's peak is the document plus the outcomes not yet written into it).
+  jobs = {};
 
   const auto& names = c.metadata().class_names;
   const std::int64_t k = c.reported_classes();
@@ -430,11 +439,13 @@ inline run_summary classify_images(batch_classifier& c, const std::filesystem::p
                    {"classification_categories", classification_categories_json(names)},
                    {"images", ordered_json::array()}};
   auto& images = doc["images"];
-  std::string csv = "file" + detail::top_k_header(k) + ",failure\n";
+  const bool want_csv = !o.csv.empty();
+  std::string csv = want_csv ? "file" + detail::top_k_header(k) + ",failure\n" : std::string();
   for (std::size_t i = 0; i < files.size(); ++i) {
-    const image_outcome& out = *result.outcomes[i];
+    const image_outcome out = std::move(*result.outcomes[i]);
+    result.outcomes[i].reset();
     ordered_json entry{{"file", files[i]}};
-    csv += io::csv_escape(files[i]);
+    if (want_csv) csv += io::csv_escape(files[i]);
     if (out.ok() && !out.predictions.empty() && !out.predictions.front().empty()) {
       ++summary.classified_images;
       ++summary.inputs;
@@ -442,19 +453,19 @@ inline run_summary classify_images(batch_classifier& c, const std::filesystem::p
                                                               {"conf", 1.0},
                                                               {"bbox", {0.0, 0.0, 1.0, 1.0}},
                                                               {"classifications", classifications_json(out.predictions.front())}}});
-      csv += detail::top_k_cells(out.predictions.front(), k, names) + ",\n";
+      if (want_csv) csv += detail::top_k_cells(out.predictions.front(), k, names) + ",\n";
     } else {
       ++summary.failed;
       const image_failure failure = out.failure.value_or(image_failure{data::image_problem::corrupt, "no pixels"});
       entry["failure"] = std::string(md_failure_image_access);
       entry["failure_detail"] = fmt::format("{}", failure);
       entry["detections"] = nullptr;
-      csv += detail::top_k_cells({}, k, names) + "," + io::csv_escape(fmt::format("{}", failure)) + "\n";
+      if (want_csv) csv += detail::top_k_cells({}, k, names) + "," + io::csv_escape(fmt::format("{}", failure)) + "\n";
     }
     images.push_back(std::move(entry));
   }
   megadetector_results(std::move(doc), o.output).write(o.output);
-  if (!o.csv.empty()) io::write_text_atomically(o.csv, csv);
+  if (want_csv) io::write_text_atomically(o.csv, csv);
   detail::finish_checkpoint(summary);
   return summary;
 }
@@ -509,7 +520,9 @@ inline run_summary classify_detections(batch_classifier& c, megadetector_results
   const auto guard = std::make_shared<const data::root_guard>(image_root);
   std::vector<std::string> keys;
   std::vector<job_source> sources;
-  std::unordered_map<std::string, std::size_t> seen;
+  // Views of the document's own strings, which stay in place until the loop is over.
+  std::unordered_map<std::string_view, std::size_t> seen;
+  seen.reserve(images.size());
   for (std::size_t i = 0; i < images.size(); ++i) {
     auto& im = images[i];
     const std::string& file = im["file"].get_ref<const std::string&>();
@@ -540,6 +553,7 @@ inline run_summary classify_detections(batch_classifier& c, megadetector_results
     keys.push_back(file);
     sources.push_back(std::move(src));
   }
+  seen = {};  // its views would dangle once the document is edited; its memory is better spent on the run
 
   nlohmann::json settings = detail::run_settings(
       "detections", std::filesystem::absolute(input.file()).lexically_normal().string(), c, o);
@@ -550,6 +564,11 @@ inline run_summary classify_detections(batch_classifier& c, megadetector_results
     summary.stopped = true;
     return summary;
   }
+  // The document grows from here on: memory the jobs and outcomes held goes to it as they are
+  // consumed (a large file's peak is the document plus the outcomes not yet written into it).
+  const std::size_t job_count = jobs.size();
+  jobs = {};
+  keys = {};
 
   // Rebuild the top level so that classification_categories follows detection_categories, as in
   // MegaDetector's own files; everything else keeps its place.
@@ -587,10 +606,14 @@ inline run_summary classify_detections(batch_classifier& c, megadetector_results
   const auto& names = c.metadata().class_names;
   const std::int64_t k = c.reported_classes();
   const auto& categories = doc["detection_categories"];
-  std::string csv = "file,detection,category,detection_conf,x,y,width,height" + detail::top_k_header(k) + ",failure\n";
+  const bool want_csv = !o.csv.empty();
+  std::string csv = want_csv ? "file,detection,category,detection_conf,x,y,width,height" + detail::top_k_header(k) +
+                                   ",failure\n"
+                             : std::string();
   auto& out_images = doc["images"];
-  for (std::size_t j = 0; j < jobs.size(); ++j) {
-    const image_outcome& out = *result.outcomes[j];
+  for (std::size_t j = 0; j < job_count; ++j) {
+    const image_outcome out = std::move(*result.outcomes[j]);
+    result.outcomes[j].reset();
     auto& im = out_images[sources[j].image];
     // A copy: adding keys to `im` below may move its strings (ordered_json objects are vectors).
     const std::string file = im["file"].get<std::string>();
@@ -598,8 +621,9 @@ inline run_summary classify_detections(batch_classifier& c, megadetector_results
       ++summary.failed;
       im["classification_failure"] = std::string(md_failure_image_access);
       im["classification_failure_detail"] = fmt::format("{}", *out.failure);
-      csv += fmt::format("{},,,,,,,{},{}\n", io::csv_escape(file), detail::top_k_cells({}, k, names),
-                         io::csv_escape(fmt::format("{}", *out.failure)));
+      if (want_csv)
+        csv += fmt::format("{},,,,,,,{},{}\n", io::csv_escape(file), detail::top_k_cells({}, k, names),
+                           io::csv_escape(fmt::format("{}", *out.failure)));
       continue;
     }
     bool any = false;
@@ -608,24 +632,25 @@ inline run_summary classify_detections(batch_classifier& c, megadetector_results
       auto& det = im["detections"][d];
       const auto& scores = out.predictions[b];
       const normalized_box box = megadetector_results::box_of(det);
-      csv += fmt::format("{},{},{},{},{},{},{},{}", io::csv_escape(file), d,
-                         io::csv_escape(categories[det["category"].get_ref<const std::string&>()].get<std::string>()),
-                         det["conf"].dump(), box.x, box.y, box.width, box.height);
+      if (want_csv)
+        csv += fmt::format("{},{},{},{},{},{},{},{}", io::csv_escape(file), d,
+                           io::csv_escape(categories[det["category"].get_ref<const std::string&>()].get<std::string>()),
+                           det["conf"].dump(), box.x, box.y, box.width, box.height);
       if (scores.empty()) {
         ++summary.detections_outside;
-        csv += detail::top_k_cells({}, k, names) + ",no pixels inside the image\n";
+        if (want_csv) csv += detail::top_k_cells({}, k, names) + ",no pixels inside the image\n";
         continue;
       }
       any = true;
       ++summary.inputs;
       det["classifications"] = classifications_json(scores);
-      csv += detail::top_k_cells(scores, k, names) + ",\n";
+      if (want_csv) csv += detail::top_k_cells(scores, k, names) + ",\n";
     }
     if (any) ++summary.classified_images;
   }
   input.check();
   input.write(o.output);
-  if (!o.csv.empty()) io::write_text_atomically(o.csv, csv);
+  if (want_csv) io::write_text_atomically(o.csv, csv);
   detail::finish_checkpoint(summary);
   return summary;
 }
