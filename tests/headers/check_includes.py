@@ -10,7 +10,7 @@ import sys
 RULES = {
     r"\b(torch|at|c10)::": ("torch/", "ATen/", "c10/"),
     r"\bfmt::": ("fmt/",),
-    r"\branges::": ("range/v3/",),
+    r"(?<!std::)\branges::": ("range/v3/",),  # range-v3's namespace; std::ranges is the standard's
     r"\bnlohmann::": ("nlohmann/",),
     r"\bsimdjson::": ("simdjson.h",),
     r"\btj(Init|Decompress|Compress|Destroy)": ("turbojpeg.h",),
@@ -29,6 +29,7 @@ RULES = {
     r"\bstd::(multi)?set\b": ("set",),
     r"\bstd::deque\b": ("deque",),
     r"\bstd::span\b": ("span",),
+    r"\bstd::(ranges|views)::": ("algorithm", "ranges"),
     r"\bstd::string_view\b": ("string_view",),
     r"\bstd::(thread|jthread)\b": ("thread",),
     r"\bstd::(mutex|lock_guard|unique_lock|scoped_lock)\b": ("mutex",),

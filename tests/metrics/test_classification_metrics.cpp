@@ -1,6 +1,9 @@
 // tpt/metrics/classification_metrics.hpp: accumulation on the device, streaming equals one-shot,
 // top-k, the Metric concept and every error path.
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -174,4 +177,55 @@ TEST_CASE("every reported scalar has a known direction", "[metrics][monitor]") {
   };
   static_assert(tpt::metric<kappa_metric>);
   CHECK(tpt::higher_is_better(kappa_metric{}, "kappa"));
+}
+
+TEST_CASE("a metric's own higher_is_better answers for its names - the standard names keep their direction",
+          "[metrics]") {
+  // A bool member cannot decline a name: it is asked only about names the rules do not know, so
+  // one written for "rare_recall" alone does not turn accuracy (or the trainer's loss) around.
+  struct rare_recall_metric {
+    void reset() {}
+    void update(const torch::Tensor&, const torch::Tensor&) {}
+    [[nodiscard]] tpt::metric_scalars scalars() const { return {{"rare_recall", 0.5}, {"accuracy", 0.9}}; }
+    [[nodiscard]] bool higher_is_better(std::string_view name) const { return name == "rare_recall"; }
+  };
+  const rare_recall_metric rare;
+  CHECK(tpt::higher_is_better(rare, "rare_recall"));
+  CHECK(tpt::higher_is_better(rare, "accuracy"));
+  CHECK(tpt::higher_is_better(rare, "macro_f1"));
+  CHECK_FALSE(tpt::higher_is_better(rare, "loss"));
+  CHECK_FALSE(tpt::higher_is_better(rare, "kappa"));
+  // An optional<bool> member answers first and leaves the rest to the rules (unknown names throw).
+  struct rank_metric {
+    void reset() {}
+    void update(const torch::Tensor&, const torch::Tensor&) {}
+    [[nodiscard]] tpt::metric_scalars scalars() const { return {{"mean_rank", 1.5}}; }
+    [[nodiscard]] std::optional<bool> higher_is_better(std::string_view name) const {
+      if (name == "mean_rank" || name == "accuracy") return false;  // it may even overrule the rules
+      return std::nullopt;
+    }
+  };
+  const rank_metric rank;
+  CHECK_FALSE(tpt::higher_is_better(rank, "mean_rank"));
+  CHECK_FALSE(tpt::higher_is_better(rank, "accuracy"));
+  CHECK(tpt::higher_is_better(rank, "macro_f1"));
+  CHECK_FALSE(tpt::higher_is_better(rank, "loss"));
+  CHECK_THROWS_WITH(tpt::higher_is_better(rank, "kappa"), Catch::Contains("unknown quantity 'kappa'"));
+}
+
+TEST_CASE("classification_metrics declares the names its scalars() reports before any sample", "[metrics]") {
+  tpt::classification_metrics m(4, tpt::classification_metrics_options{.top_k = {3, 1}});
+  const auto declared = m.scalar_names();
+  CHECK_THROWS_AS(m.scalars(), tpt::metric_error);  // nothing seen yet: only the names are known
+  m.update(torch::tensor({{2.0f, 1.0f, 0.0f, 0.0f}, {0.0f, 3.0f, 1.0f, 0.0f}}), torch::tensor({0, 2}));
+  std::vector<std::string> reported;
+  for (const auto& [name, value] : m.scalars()) reported.push_back(name);
+  CHECK_THAT(declared, Catch::UnorderedEquals(reported));
+  CHECK(tpt::declared_scalar_names(m) == declared);
+  struct plain_metric {
+    void reset() {}
+    void update(const torch::Tensor&, const torch::Tensor&) {}
+    [[nodiscard]] tpt::metric_scalars scalars() const { return {}; }
+  };
+  CHECK_FALSE(tpt::declared_scalar_names(plain_metric{}).has_value());
 }

@@ -180,8 +180,16 @@ TEST_CASE("a user-defined model saves and loads through the same checkpoint func
   torch::manual_seed(31);
   TinyNet model(3);
   tpt::model_metadata meta;
-  meta.architecture = "tinynet";
   meta.class_names = {"impala", "hyena", "lion"};
+  // Left at its default, the architecture says resnet18: load_checkpoint would rebuild a ResNet
+  // from the file and fail on every weight, so the file is not written.
+  CHECK_THROWS_WITH(tpt::save_checkpoint(dir / "tiny.tpt", model, meta),
+                    Catch::Contains("'resnet18' (the default)") && Catch::Contains("not a tpt::ResNet") &&
+                        Catch::Contains("load_checkpoint_into"));
+  meta.architecture = "resnet34";
+  CHECK_THROWS_WITH(tpt::save_checkpoint(dir / "tiny.tpt", model, meta), Catch::Contains("'resnet34', but"));
+  CHECK_FALSE(std::filesystem::exists(dir / "tiny.tpt"));
+  meta.architecture = "tinynet";
   tpt::save_checkpoint(dir / "tiny.tpt", model, meta);
 
   torch::manual_seed(32);

@@ -597,6 +597,12 @@ TEST_CASE("bad splits and options are refused with the culprit named", "[trainer
                       Catch::Contains(name) && Catch::Contains("validation set"));
     CHECK(rec.epochs.empty());
   }
+  // The default augment options are ImageNet's (three channels): grey images name them.
+  auto o = options();
+  o.augment = {};
+  CHECK_THROWS_WITH(make_trainer(schedule(1, 0), o).fit(synthetic(1), synthetic(2)),
+                    Catch::Contains("trainer_options.augment mean/std") && Catch::Contains("1-channel images") &&
+                        Catch::Contains("ImageNet"));
   CHECK_THROWS_WITH(tpt::resolve_device("tpu"), Catch::Contains("unknown device 'tpu'"));
   if (!torch::cuda::is_available())
     CHECK_THROWS_WITH(tpt::resolve_device("cuda"), Catch::Contains("no CUDA"));
@@ -669,4 +675,83 @@ TEST_CASE("the README's composed trainer compiles and trains", "[trainer][docs]"
   CHECK(scores.classes.size() == static_cast<std::size_t>(classes));
   static_assert(std::same_as<tpt::two_phase<>::sampler_type, tpt::random_oversample>);
   static_assert(std::same_as<tpt::two_phase<>::loss_type, tpt::cross_entropy>);
+}
+
+TEST_CASE("a monitor the metric does not report is refused before any training, for either phase",
+          "[trainer][errors]") {
+  struct count_batches {
+    std::int64_t* batches;
+    void on_batch_end(const tpt::batch_end_event&) { ++*batches; }
+  };
+  // schedule(1, 1) with the monitors given.
+  auto watching = [](std::string monitor1, std::string monitor2) {
+    tpt::phase_settings p1, p2;
+    p1.epochs = p2.epochs = 1;
+    p1.batch_size = p2.batch_size = 8;
+    p2.augment = false;
+    p1.stop.monitor = std::move(monitor1);
+    p2.stop.monitor = std::move(monitor2);
+    return tpt::fixed_schedule(p1, p2);
+  };
+  for (const int phase : {1, 2}) {
+    // top1_accuracy is a name the rules know, but classification_metrics reports it only when
+    // asked for k = 1 (the default is top-5): before, a phase-2 typo surfaced after all of phase 1.
+    auto t = make_trainer(phase == 1 ? watching("val_top1_accuracy", "macro_f1") : watching("macro_f1", "val_top1_accuracy"));
+    std::int64_t batches = 0;
+    CHECK_THROWS_WITH(t.fit(synthetic(1), synthetic(2, {6, 3, 3}), count_batches{&batches}),
+                      Catch::Contains(fmt::format("phase {} monitor", phase)) &&
+                          Catch::Contains("reports no 'val_top1_accuracy'") && Catch::Contains("top5_accuracy"));
+    CHECK(batches == 0);
+  }
+  // Unknown names are refused up front too, and the trainer's own loss is always there.
+  auto unknown = make_trainer(watching("macro_f1", "kappa"));
+  CHECK_THROWS_WITH(unknown.fit(synthetic(1), synthetic(2, {6, 3, 3})), Catch::Contains("unknown quantity 'kappa'"));
+  auto with_loss = make_trainer(watching("macro_f1", "val_loss"));
+  CHECK(with_loss.fit(synthetic(1), synthetic(2, {6, 3, 3})).phase2->epochs_run == 1);
+}
+
+namespace {
+/// A metric accumulating in tensors (shared by copies, as torch::Tensor handles are), with the
+/// clone() that gives each evaluation its own.
+struct tensor_accuracy {
+  torch::Tensor correct = torch::zeros({}, torch::kInt64), seen = torch::zeros({}, torch::kInt64);
+  void reset() {
+    correct.zero_();
+    seen.zero_();
+  }
+  void update(const torch::Tensor& logits, const torch::Tensor& targets) {
+    correct += logits.argmax(1).eq(targets).sum();
+    seen += targets.numel();
+  }
+  [[nodiscard]] tpt::metric_scalars scalars() const {
+    return {{"accuracy", static_cast<double>(correct.item<std::int64_t>()) / static_cast<double>(seen.item<std::int64_t>())}};
+  }
+  [[nodiscard]] tensor_accuracy clone() const {
+    tensor_accuracy m;
+    m.correct = correct.clone();
+    m.seen = seen.clone();
+    return m;
+  }
+};
+}  // namespace
+
+TEST_CASE("each evaluate() keeps its own result, for a metric whose copies would share tensors", "[trainer]") {
+  tpt::two_phase<tpt::ResNet, tpt::identity_sampler, tpt::freeze_all_but_classifier, tpt::fixed_schedule, tensor_accuracy>
+      t(small_model(), {}, {}, schedule(1, 0), {}, tensor_accuracy{}, options());
+  auto always = [](std::int64_t c) {
+    return [c](const torch::Tensor& logits) {
+      auto out = torch::zeros_like(logits);
+      out.select(1, c).fill_(1);
+      return out;
+    };
+  };
+  const auto split = synthetic(1);  // 24 / 8 / 4
+  const auto first = t.evaluate(split, always(2));
+  CHECK(first.metric.scalars().at("accuracy") == Approx(4.0 / 36));
+  const auto second = t.evaluate(split, always(0));
+  CHECK(second.metric.scalars().at("accuracy") == Approx(24.0 / 36));
+  CHECK(first.metric.scalars().at("accuracy") == Approx(4.0 / 36));  // shared tensors would read 24/36 now
+  // Without clone() the trainer copies; the copy of a tensor handle is the same tensor.
+  const tensor_accuracy m;
+  CHECK(tpt::copy_metric(m).correct.data_ptr() != m.correct.data_ptr());
 }

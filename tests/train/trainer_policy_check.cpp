@@ -33,12 +33,27 @@ struct plainImpl : torch::nn::Module {  // a module without the features()/class
   torch::Tensor forward(const torch::Tensor& x) { return x; }
 };
 TORCH_MODULE(plain);
+struct metric_without_class_count_constructor {  // a metric, but not one made from a class count
+  void reset() {}
+  void update(const torch::Tensor&, const torch::Tensor&) {}
+  [[nodiscard]] tpt::metric_scalars scalars() const { return {}; }
+};
+struct misspelt_hook {  // on_epoch_ended is no hook: the trainer would never call it
+  void on_epoch_ended(const tpt::epoch_end_event&) {}
+};
+struct hook_taking_a_mutable_event {  // on_epoch_end declared, but not callable with a const event
+  void on_epoch_end(tpt::epoch_end_event&) {}
+};
+tpt::labelled_images<tpt::data::tensor_image_store> tiny_split() {
+  return {tpt::data::tensor_image_store(torch::zeros({4, 3, 8, 8}, torch::kUInt8)), {0, 1, 2, 0}};
+}
 }  // namespace
 
 int main() {
   using namespace tpt;
 #if TPT_CASE_good
   two_phase<ResNet, identity_sampler> trainer(resnet18({.num_classes = 3}));
+  if (false) trainer.fit(tiny_split(), tiny_split(), progress_bar{});
 #elif TPT_CASE_trainer_with_a_non_sampler
   two_phase<ResNet, not_a_sampler> trainer(resnet18({.num_classes = 3}));
 #elif TPT_CASE_trainer_with_a_non_freezer
@@ -55,6 +70,21 @@ int main() {
       trainer(resnet18({.num_classes = 3}));
 #elif TPT_CASE_trainer_with_a_non_model
   two_phase<plain> trainer(plain{});
+#elif TPT_CASE_trainer_with_a_module_not_its_holder
+  two_phase<ResNetImpl> trainer(ResNetImpl({2, 2, 2, 2}, resnet_options{.num_classes = 3}));
+#elif TPT_CASE_trainer_with_a_metric_not_made_from_the_class_count
+  two_phase<ResNet, identity_sampler, freeze_all_but_classifier, fixed_schedule, metric_without_class_count_constructor>
+      trainer(resnet18({.num_classes = 3}));
+#elif TPT_CASE_callback_with_a_misspelt_hook
+  two_phase<ResNet, identity_sampler> trainer(resnet18({.num_classes = 3}));
+  trainer.fit(tiny_split(), tiny_split(), misspelt_hook{});
+#elif TPT_CASE_callback_with_a_hook_taking_a_mutable_event
+  two_phase<ResNet, identity_sampler> trainer(resnet18({.num_classes = 3}));
+  trainer.fit(tiny_split(), tiny_split(), hook_taking_a_mutable_event{});
+#elif TPT_CASE_callback_passed_const_with_a_non_const_hook
+  two_phase<ResNet, identity_sampler> trainer(resnet18({.num_classes = 3}));
+  const progress_bar bar;
+  trainer.fit(tiny_split(), tiny_split(), bar);
 #endif
   (void)trainer;
 }

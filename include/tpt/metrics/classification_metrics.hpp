@@ -137,6 +137,16 @@ class classification_metrics {
   /// recall, f1. All are higher-is-better (tpt::higher_is_better).
   [[nodiscard]] metric_scalars scalars() const { return report().scalars(); }
 
+  /// The names scalars() reports, known before any sample is seen (so a trainer can check its
+  /// early-stopping monitor before training).
+  [[nodiscard]] std::vector<std::string> scalar_names() const {
+    std::vector<std::string> names{"accuracy",        "balanced_accuracy",  "macro_precision",
+                                   "macro_recall",    "macro_f1",           "weighted_precision",
+                                   "weighted_recall", "weighted_f1"};
+    for (std::int64_t k : options_.top_k) names.push_back(fmt::format("top{}_accuracy", k));
+    return names;
+  }
+
   /// The confusion matrix so far, [num_classes, num_classes] int64 (rows: true class) on the
   /// device of the batches, or an undefined tensor before the first update.
   [[nodiscard]] torch::Tensor confusion_matrix() const {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -33,6 +34,14 @@ using metric_scalars = std::map<std::string, double>;
 /// per batch (tensors on the model's device; accumulate there, no per-sample host copies), and
 /// scalars() at the end: named values, any of which a Schedule can monitor for early stopping or
 /// model selection (see higher_is_better).
+///
+/// Optional members the trainer uses when present:
+///   - `clone()`: an independent copy. The trainer copies its metric for every evaluate(), so a
+///     metric whose copies share state (torch::Tensor members are shared handles) needs it, or an
+///     earlier evaluation's result changes with the next one (see copy_metric);
+///   - `higher_is_better(name)`: the direction of its own quantities (see higher_is_better);
+///   - `scalar_names()`: the names scalars() will report, so that a monitor naming none of them is
+///     refused before the first epoch rather than after it.
 template <class M>
 concept metric = requires(M m, const M& cm, const torch::Tensor& logits, const torch::Tensor& targets) {
   m.reset();
@@ -48,6 +57,24 @@ consteval bool require_metric() {
                 "`update(const torch::Tensor& logits, const torch::Tensor& targets)` and a const "
                 "`scalars()` returning tpt::metric_scalars (see docs/metrics.md)");
   return true;
+}
+
+/// A copy of `m` to accumulate on its own: m.clone() when the metric has it, a plain copy otherwise.
+template <class M>
+[[nodiscard]] M copy_metric(const M& m) {
+  if constexpr (requires { { m.clone() } -> std::convertible_to<M>; })
+    return m.clone();
+  else
+    return m;
+}
+
+/// The names a metric declares it reports (scalar_names()), when it declares them.
+template <class M>
+[[nodiscard]] std::optional<std::vector<std::string>> declared_scalar_names(const M& m) {
+  if constexpr (requires { { m.scalar_names() } -> std::convertible_to<std::vector<std::string>>; })
+    return std::vector<std::string>(m.scalar_names());
+  else
+    return std::nullopt;
 }
 
 namespace detail {
@@ -104,14 +131,22 @@ inline std::string monitored_quantity(std::string_view monitor) {
   return std::string(monitor);
 }
 
-/// The direction for a quantity reported by metric `m`: m.higher_is_better(name) when the metric
-/// declares its own names, the rules above otherwise.
+/// The direction for a quantity reported by metric `m`. A member `higher_is_better(name)` returning
+/// std::optional<bool> is asked first and answers std::nullopt for names it leaves to the rules
+/// above; one returning bool cannot decline, so it is asked only for names the rules do not know
+/// (the trainer's own "loss", "accuracy" and the other standard names keep their direction).
+/// Without the member, the rules above.
 template <class M>
 bool higher_is_better(const M& m, std::string_view name) {
-  if constexpr (requires { { m.higher_is_better(name) } -> std::convertible_to<bool>; })
-    return m.higher_is_better(name);
-  else
+  if constexpr (requires { { m.higher_is_better(name) } -> std::same_as<std::optional<bool>>; }) {
+    if (const std::optional<bool> own = m.higher_is_better(name)) return *own;
     return higher_is_better(name);
+  } else if constexpr (requires { { m.higher_is_better(name) } -> std::convertible_to<bool>; }) {
+    if (const auto known = detail::known_direction(name)) return *known;
+    return m.higher_is_better(name);
+  } else {
+    return higher_is_better(name);
+  }
 }
 
 }  // namespace tpt

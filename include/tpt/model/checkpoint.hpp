@@ -173,6 +173,13 @@ void save_checkpoint(const std::filesystem::path& file, const M& model, const mo
     if (model->architecture() != metadata.architecture)
       throw config_error("architecture", fmt::format("metadata says {}, the model is {}", metadata.architecture,
                                                      model->architecture()));
+  } else if (metadata.architecture == "resnet18" || metadata.architecture == "resnet34") {
+    // load_checkpoint would rebuild a ResNet from this file and fail on every weight.
+    throw config_error("architecture",
+                       fmt::format("the metadata says '{}'{}, but the model is not a tpt::ResNet; name your own "
+                                   "architecture (model_metadata::architecture, e.g. \"mynet\") and read the file "
+                                   "back with load_checkpoint_into",
+                                   metadata.architecture, metadata.architecture == "resnet18" ? " (the default)" : ""));
   }
 
   detail::pickle::writer pickle;

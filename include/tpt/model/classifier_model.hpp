@@ -39,6 +39,7 @@ inline std::string group_digits(std::int64_t n) {
 /// classifier from parameter names.
 template <class M>
 concept classifier_model =
+    requires { typename M::ContainedType; } &&  // first: a module (MyNetImpl) fails here, not in a hard error
     std::derived_from<M, torch::nn::ModuleHolder<typename M::ContainedType>> &&
     std::derived_from<typename M::ContainedType, torch::nn::Module> &&
     requires(M& model, const torch::Tensor& x) {
@@ -51,16 +52,19 @@ concept classifier_model =
 /// and what it needs, instead of a template-constraint cascade (see tpt::require_sampler).
 template <class M>
 consteval bool require_classifier_model() {
-  static_assert(classifier_model<M>,
-                "this type is not a tpt::classifier_model: it needs to be a torch::nn::ModuleHolder "
-                "(TORCH_MODULE) whose module has `forward(x)` and `features(x)` returning torch::Tensor "
-                "and `classifier()` returning its registered torch::nn::Linear (see docs/model.md)");
+  if constexpr (std::derived_from<M, torch::nn::Module>) {
+    static_assert(!std::derived_from<M, torch::nn::Module>,
+                  "this type is not a tpt::classifier_model: it is a module (a MyNetImpl); name its holder, the "
+                  "type TORCH_MODULE(MyNet) makes (tpt::ResNet, not tpt::ResNetImpl)");
+  } else {
+    static_assert(classifier_model<M>,
+                  "this type is not a tpt::classifier_model: it needs to be a torch::nn::ModuleHolder "
+                  "(TORCH_MODULE) whose module has `forward(x)` and `features(x)` returning torch::Tensor "
+                  "and `classifier()` returning its registered torch::nn::Linear (see docs/model.md)");
+  }
   return true;
 }
 
-/// The qualified name under which the model registered its classifier ("fc" for ResNet), found
-/// by identity through the hook. tpt::config_error when the classifier is not a registered
-/// submodule (a forgotten register_module), since then no freezer or loader could reach it.
 /// The model's classifier through its hook, also from a const model.
 template <classifier_model M>
 torch::nn::Linear classifier_of(const M& model) {
@@ -68,6 +72,9 @@ torch::nn::Linear classifier_of(const M& model) {
   return holder->classifier();
 }
 
+/// The qualified name under which the model registered its classifier ("fc" for ResNet), found
+/// by identity through the hook. tpt::config_error when the classifier is not a registered
+/// submodule (a forgotten register_module), since then no freezer or loader could reach it.
 template <classifier_model M>
 std::string classifier_name(const M& model) {
   const torch::nn::Linear head = classifier_of(model);

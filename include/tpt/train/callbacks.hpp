@@ -12,6 +12,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -29,38 +30,91 @@ namespace tpt {
 
 namespace detail {
 
-// Each call_<hook> calls cb.<hook>(event, trainer) or cb.<hook>(event), whichever the callback
-// has, and nothing if it has neither.
-template <class Callback, class Event, class Trainer>
-void call_on_fit_begin(Callback& cb, const Event& event, Trainer& trainer) {
-  if constexpr (requires { cb.on_fit_begin(event, trainer); }) cb.on_fit_begin(event, trainer);
-  else if constexpr (requires { cb.on_fit_begin(event); }) cb.on_fit_begin(event);
+// For each hook: has_<hook> says whether a callback has it (called with the event and the
+// trainer, or with the event alone), declares_<hook> whether it has a member of that name at all
+// (a plain member function: a template or an overload set is not looked at), and
+// call_<hook>(cb, event, trainer) calls it, or nothing when the callback lacks it. A hook declared
+// with the wrong signature is caught by require_callback, not silently never called.
+#define TPT_DETAIL_CALLBACK_HOOK(hook, event_type)                                                    \
+  template <class Callback, class Trainer>                                                            \
+  concept has_##hook = requires(Callback& cb, const event_type& event, Trainer& trainer) {            \
+    cb.hook(event, trainer);                                                                          \
+  } || requires(Callback& cb, const event_type& event) { cb.hook(event); };                           \
+  template <class Callback>                                                                           \
+  concept declares_##hook = requires { &std::remove_cvref_t<Callback>::hook; };                      \
+  template <class Callback, class Trainer>                                                            \
+  concept callable_if_declared_##hook = !declares_##hook<Callback> || has_##hook<Callback, Trainer>;   \
+  template <class Callback, class Trainer>                                                            \
+  void call_##hook(Callback& cb, const event_type& event, Trainer& trainer) {                         \
+    if constexpr (requires { cb.hook(event, trainer); }) cb.hook(event, trainer);                     \
+    else if constexpr (requires { cb.hook(event); }) cb.hook(event);                                  \
+  }                                                                                                   \
+  template <class Callback, class Trainer>                                                            \
+  consteval bool check_##hook() {                                                                     \
+    static_assert(callable_if_declared_##hook<Callback, Trainer>,                                     \
+                  "this type is not a tpt::callback: its " #hook " cannot be called as " #hook        \
+                  "(const tpt::" #event_type "&) or " #hook "(const tpt::" #event_type "&, trainer&), " \
+                  "so the trainer would never call it (a hook taking the event by non-const "         \
+                  "reference, or a non-const hook on a callback passed as const?)");                  \
+    return true;                                                                                      \
+  }
+
+TPT_DETAIL_CALLBACK_HOOK(on_fit_begin, fit_begin_event)
+TPT_DETAIL_CALLBACK_HOOK(on_phase_begin, phase_begin_event)
+TPT_DETAIL_CALLBACK_HOOK(on_batch_end, batch_end_event)
+TPT_DETAIL_CALLBACK_HOOK(on_epoch_end, epoch_end_event)
+TPT_DETAIL_CALLBACK_HOOK(on_phase_end, phase_end_event)
+TPT_DETAIL_CALLBACK_HOOK(on_fit_end, fit_end_event)
+#undef TPT_DETAIL_CALLBACK_HOOK
+
+template <class Callback>
+concept declares_a_hook = declares_on_fit_begin<Callback> || declares_on_phase_begin<Callback> ||
+                          declares_on_batch_end<Callback> || declares_on_epoch_end<Callback> ||
+                          declares_on_phase_end<Callback> || declares_on_fit_end<Callback>;
+
+}  // namespace detail
+
+/// What the trainer accepts as a callback (for a callback object of type `Callback`, const when
+/// passed as const, and the trainer type `Trainer`): a class with at least one of the hooks
+/// on_fit_begin, on_phase_begin, on_batch_end, on_epoch_end, on_phase_end, on_fit_end, each
+/// taking its event (`const tpt::epoch_end_event&`, ...) and optionally the trainer.
+template <class Callback, class Trainer>
+concept callback = detail::has_on_fit_begin<Callback, Trainer> || detail::has_on_phase_begin<Callback, Trainer> ||
+                   detail::has_on_batch_end<Callback, Trainer> || detail::has_on_epoch_end<Callback, Trainer> ||
+                   detail::has_on_phase_end<Callback, Trainer> || detail::has_on_fit_end<Callback, Trainer>;
+
+/// `static_assert(tpt::require_callback<C, Trainer>())`: one error naming tpt::callback when `C`
+/// declares a hook the trainer cannot call, or has no hook at all (a misspelt on_epoch_ended would
+/// otherwise be skipped without a word).
+template <class Callback, class Trainer>
+consteval bool require_callback() {
+  using C = std::remove_reference_t<Callback>;
+  // The first hook that cannot be called, alone: one error, however many hooks share the fault.
+  if constexpr (!detail::callable_if_declared_on_fit_begin<C, Trainer>) {
+    return detail::check_on_fit_begin<C, Trainer>();
+  } else if constexpr (!detail::callable_if_declared_on_phase_begin<C, Trainer>) {
+    return detail::check_on_phase_begin<C, Trainer>();
+  } else if constexpr (!detail::callable_if_declared_on_batch_end<C, Trainer>) {
+    return detail::check_on_batch_end<C, Trainer>();
+  } else if constexpr (!detail::callable_if_declared_on_epoch_end<C, Trainer>) {
+    return detail::check_on_epoch_end<C, Trainer>();
+  } else if constexpr (!detail::callable_if_declared_on_phase_end<C, Trainer>) {
+    return detail::check_on_phase_end<C, Trainer>();
+  } else if constexpr (!detail::callable_if_declared_on_fit_end<C, Trainer>) {
+    return detail::check_on_fit_end<C, Trainer>();
+  } else if constexpr (detail::declares_a_hook<C>) {
+    return true;
+  } else {
+    static_assert(callback<C, Trainer>,
+                  "this type is not a tpt::callback: it has none of the hooks on_fit_begin, on_phase_begin, "
+                  "on_batch_end, on_epoch_end, on_phase_end, on_fit_end (each taking its event, e.g. "
+                  "const tpt::epoch_end_event&, and optionally the trainer), so the trainer would never call it "
+                  "(a misspelt hook name?)");
+    return true;
+  }
 }
-template <class Callback, class Event, class Trainer>
-void call_on_phase_begin(Callback& cb, const Event& event, Trainer& trainer) {
-  if constexpr (requires { cb.on_phase_begin(event, trainer); }) cb.on_phase_begin(event, trainer);
-  else if constexpr (requires { cb.on_phase_begin(event); }) cb.on_phase_begin(event);
-}
-template <class Callback, class Event, class Trainer>
-void call_on_batch_end(Callback& cb, const Event& event, Trainer& trainer) {
-  if constexpr (requires { cb.on_batch_end(event, trainer); }) cb.on_batch_end(event, trainer);
-  else if constexpr (requires { cb.on_batch_end(event); }) cb.on_batch_end(event);
-}
-template <class Callback, class Event, class Trainer>
-void call_on_epoch_end(Callback& cb, const Event& event, Trainer& trainer) {
-  if constexpr (requires { cb.on_epoch_end(event, trainer); }) cb.on_epoch_end(event, trainer);
-  else if constexpr (requires { cb.on_epoch_end(event); }) cb.on_epoch_end(event);
-}
-template <class Callback, class Event, class Trainer>
-void call_on_phase_end(Callback& cb, const Event& event, Trainer& trainer) {
-  if constexpr (requires { cb.on_phase_end(event, trainer); }) cb.on_phase_end(event, trainer);
-  else if constexpr (requires { cb.on_phase_end(event); }) cb.on_phase_end(event);
-}
-template <class Callback, class Event, class Trainer>
-void call_on_fit_end(Callback& cb, const Event& event, Trainer& trainer) {
-  if constexpr (requires { cb.on_fit_end(event, trainer); }) cb.on_fit_end(event, trainer);
-  else if constexpr (requires { cb.on_fit_end(event); }) cb.on_fit_end(event);
-}
+
+namespace detail {
 
 inline std::string format_duration(double seconds) {
   if (!(seconds >= 0) || seconds > 1e7) return "--:--";
@@ -113,8 +167,8 @@ class progress_bar {
 
   void on_phase_end(const phase_end_event& e) {
     if (e.restored_best)
-      fmt::print(out_, "  phase {}: restored the weights of epoch {} ({} = {:.4f})\n", e.phase,
-                 e.best_epoch + 1, "best", e.best_value);
+      fmt::print(out_, "  phase {}: restored the weights of epoch {} ({} = {:.4f}, the best)\n", e.phase,
+                 e.best_epoch + 1, e.monitor.empty() ? std::string("monitored value") : e.monitor, e.best_value);
     std::fflush(out_);
   }
 

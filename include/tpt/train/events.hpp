@@ -58,6 +58,7 @@ struct phase_end_event {
   bool stopped_early = false;
   bool restored_best = false;
   double seconds = 0;
+  std::string monitor{};  // what best_value measures ("macro_f1", ...)
 };
 
 struct fit_end_event {

@@ -5,10 +5,12 @@
 // single-phase baseline: the same machinery without phase 2.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <concepts>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -292,13 +294,15 @@ class two_phase {
   using metric_type = Metric;
   using loss_type = Loss;
 
-  /// The metric is made from the model's class count (it must be constructible from it).
+  /// The metric is made from the model's class count, Metric(std::int64_t); a Metric that cannot
+  /// be made so is passed configured, to the constructor below.
   explicit two_phase(Model model, Sampler sampler = Sampler{}, Freezer freezer = Freezer{},
                      Schedule schedule = default_schedule(), Loss loss = Loss{}, trainer_options options = {})
-    requires std::constructible_from<Metric, std::int64_t>
       : two_phase(model, std::move(sampler), std::move(freezer), std::move(schedule), std::move(loss),
-                  Metric(num_classes_of(model)), std::move(options)) {}
+                  metric_for(model), std::move(options)) {}
 
+  /// Every policy configured, the metric included. The order is the constructor above's with the
+  /// metric after the loss (and before the options), not the template's.
   two_phase(Model model, Sampler sampler, Freezer freezer, Schedule schedule, Loss loss, Metric metric,
             trainer_options options)
       : model_(std::move(model)),
@@ -318,6 +322,30 @@ class two_phase {
       throw config_error("eval_batch_size", fmt::format("must be positive, got {}", options_.eval_batch_size));
   }
 
+ private:
+  // The monitor's direction is known (tpt::higher_is_better throws otherwise) and, when the metric
+  // declares its names, the metric reports it.
+  void check_monitor(int phase, const std::string& monitor) const {
+    const std::string monitored = monitored_quantity(monitor);
+    (void)higher_is_better(metric_, monitored);
+    const auto names = declared_scalar_names(metric_);
+    if (names && monitored != "loss" && std::ranges::find(*names, monitored) == names->end())
+      throw config_error(fmt::format("phase {} monitor", phase),
+                         fmt::format("the metric reports no '{}' (it reports: {}; and the trainer's loss)", monitor,
+                                     fmt::join(*names, ", ")));
+  }
+
+  // One error naming what is missing (rather than "no matching function" for every constructor).
+  static Metric metric_for(const Model& model) {
+    static_assert(std::constructible_from<Metric, std::int64_t>,
+                  "this type is not a tpt::metric made from the class count: the constructor without a metric "
+                  "builds Metric(num_classes); give the metric that constructor, or pass it configured: "
+                  "two_phase(model, sampler, freezer, schedule, loss, metric, options)");
+    if constexpr (std::constructible_from<Metric, std::int64_t>) return Metric(num_classes_of(model));
+    else std::terminate();  // not reached: the static_assert stops the build
+  }
+
+ public:
   // Accessors (mlpack style): every policy can be inspected and reconfigured between runs.
   Model& model() noexcept { return model_; }
   Sampler& sampler() noexcept { return sampler_; }
@@ -333,9 +361,22 @@ class two_phase {
   template <data::image_store Store, class... Callbacks>
   fit_result fit(const labelled_images<Store>& train, const labelled_images<Store>& validation,
                  Callbacks&&... callbacks) {
+    static_assert((require_callback<Callbacks, two_phase>() && ...));
     const auto start = clock::now();
     check_split(train, "train");
     check_split(validation, "validation");
+    try {  // before any training, and named as the caller set it
+      data::validate(options_.augment, train.images[0].channels);
+    } catch (const config_error& e) {
+      throw config_error(fmt::format("trainer_options.augment {}", e.option()),
+                         fmt::format("{} (the training images' size and normalisation; the defaults are ImageNet's: "
+                                     "224 x 224, three-channel mean and std)",
+                                     e.reason()));
+    }
+    // Both phases' monitors before any training: a misnamed one would otherwise stop the run
+    // after phase 1's first epoch, or after all of phase 1.
+    for (int phase : {1, 2})
+      if (schedule_.epochs(phase) > 0 && !validation.labels.empty()) check_monitor(phase, schedule_.stopping(phase).monitor);
     fit_start_ = start;
     if (!resume_) {  // a fresh run: nothing carried over from an earlier fit() or resume()
       resumed_result_ = {};
@@ -362,7 +403,7 @@ class two_phase {
   template <data::image_store Store, class Transform = std::identity>
   evaluation<Metric> evaluate(const labelled_images<Store>& split, Transform transform = {}) {
     check_split(split, "evaluation");
-    evaluation<Metric> out{metric_, {}, {}, 0.0};
+    evaluation<Metric> out{copy_metric(metric_), {}, {}, 0.0};
     out.metric.reset();
     out.predictions.reserve(split.labels.size());
     out.targets = split.labels;
@@ -774,8 +815,8 @@ class two_phase {
       return !detail::has_active_dropout(*model_);
     }();
     result.fast_path = fast;
-    const bool higher = higher_is_better(metric_, stop.monitor);
     const std::string monitored = monitored_quantity(stop.monitor);
+    const bool higher = higher_is_better(metric_, monitored);  // the metric's own name, without val_
     if (validation.labels.empty() && stop.patience > 0 && epochs > 0)
       throw config_error(fmt::format("phase{}.patience", phase),
                          fmt::format("early stopping (patience {}) watches the validation set, which is empty; give "
@@ -918,7 +959,8 @@ class two_phase {
       restored = true;
     }
     result.seconds = state_.seconds + seconds_since(state_.started);
-    [[maybe_unused]] phase_end_event end{phase, result.epochs_run, result.best_epoch, result.best_value, stopped, restored, result.seconds};
+    [[maybe_unused]] phase_end_event end{phase,    result.epochs_run, result.best_epoch, result.best_value,
+                                         stopped,  restored,          result.seconds,    stop.monitor};
     (detail::call_on_phase_end(callbacks, end, *this), ...);
     return result;
   }
