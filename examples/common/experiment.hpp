@@ -51,6 +51,8 @@ struct experiment_options {
   std::vector<std::string> models{"all"};
   std::vector<std::uint64_t> seeds{1};      // from seed_texts, checked (Boost would wrap "-1" around)
   std::vector<std::string> seed_texts{"1"};
+  std::uint64_t split_seed = 0;             // from split_seed_text, checked as the seeds are
+  std::string split_seed_text = "0";
   std::vector<std::string> losses{"ce"};
   std::vector<std::string> posthoc;
   std::string preset_scale = "auto";
@@ -117,7 +119,12 @@ inline po::options_description experiment_option_groups(experiment_options& o, b
       ("models", po::value(&o.models)->multitoken()->default_value(o.models, "all"),
        "any of baseline ros rus ros-rus-15k ros-rus-5k, or all");
   what.add_options()
-    ("seeds", po::value(&o.seed_texts)->multitoken()->default_value(o.seed_texts, "1"), "one run per seed (e.g. --seeds 1 2 3)")
+    ("seeds", po::value(&o.seed_texts)->multitoken()->default_value(o.seed_texts, "1"),
+     "one run per seed (e.g. --seeds 1 2 3): each seed draws its own initial weights, sampling plans, shuffles and "
+     "augmentation")
+    ("split-seed", po::value(&o.split_seed_text)->default_value(o.split_seed_text),
+     "seed of the train/validation/test split, one split for every model and seed of the grid (so all are tested "
+     "on the same images)")
     ("losses", po::value(&o.losses)->multitoken()->default_value(o.losses, "ce"),
      "ce, weighted_ce[:power], focal[:gamma], balanced_softmax, logit_adjusted[:tau]")
     ("posthoc", po::value(&o.posthoc)->multitoken(), "also evaluate post-hoc corrections: la[:tau] (logit adjustment), tau_norm[:tau]")
@@ -232,6 +239,12 @@ inline void check_grid_lists(experiment_options& o) {
     if (std::find(o.seeds.begin(), o.seeds.end(), seed) != o.seeds.end())
       throw config_error("seeds", fmt::format("seed {} is listed twice", seed));
     o.seeds.push_back(seed);
+  }
+  {
+    const auto& text = o.split_seed_text;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), o.split_seed);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
+      throw config_error("split-seed", fmt::format("expected a whole number from 0 to 2^64-1, got '{}'", text));
   }
   std::map<std::string, std::string> losses;  // canonical name -> as written
   for (const auto& l : o.losses) {
@@ -532,6 +545,7 @@ inline prepared_data prepare_data(const experiment_options& o) {
   if (o.dataset == "fashion-mnist-lt" || o.dataset == "synthetic") {
     data::long_tail_options lt;
     lt.imbalance_ratio = o.imbalance;
+    lt.seed = o.split_seed;
     data::long_tailed_splits splits;
     if (o.dataset == "synthetic") {
       try {
@@ -558,7 +572,8 @@ inline prepared_data prepare_data(const experiment_options& o) {
       const nlohmann::json split_json = {{"train", splits.pool_indices[0]},
                                          {"validation", splits.pool_indices[1]},
                                          {"test", splits.pool_indices[2]},
-                                         {"imbalance_ratio", o.imbalance}};
+                                         {"imbalance_ratio", o.imbalance},
+                                         {"split_seed", o.split_seed}};
       io::write_text_atomically(fs::path(o.out) / "fashion-mnist-lt-split.json", split_json.dump() + "\n");
     }
     class_names = splits.train.class_names;
@@ -626,17 +641,16 @@ inline prepared_data prepare_data(const experiment_options& o) {
     // The split: read back when a split file exists, drawn (seeded, grouped, stratified) otherwise.
     data::split_assignment splits;
     // Read back when a split file exists: always for --split-file, and for the one a run wrote
-    // into --out when resuming (a resumed run must see the split it trained on, whatever seed
-    // comes first now).
+    // into --out when resuming (a resumed run must see the split it trained on).
     const fs::path split_path = o.split_file.empty() ? fs::path(o.out) / "split.csv" : fs::path(o.split_file);
     if (fs::exists(split_path) && (!o.split_file.empty() || o.resume)) {
       splits = data::read_split_file(split_path, index);
     } else {
       data::split_options so;
-      so.seed = o.seeds.front();
+      so.seed = o.split_seed;  // not the first of --seeds: a seed's runs must not depend on the others listed
       so.group_by = index.has_seq_ids() ? data::split_grouping::seq_id : data::split_grouping::none;
       splits = data::assign_splits(index, so);
-      data::write_split_file(split_path, index, splits);
+      data::write_split_file(split_path, index, splits, so);  // its header records the seed and grouping
     }
     class_names = index.class_names;
     image_size = o.image_size ? o.image_size : 224;
@@ -762,6 +776,9 @@ inline std::filesystem::path run_directory(const experiment_options& o, paper_mo
          fmt::format("{}-{}-seed{}", presets::names[static_cast<std::size_t>(which)], loss_name, seed);
 }
 
+/// The checkpoint a run in `run_dir` writes every epoch and resumes from.
+inline std::filesystem::path checkpoint_file_of(const std::filesystem::path& run_dir) { return run_dir / "checkpoint.pt"; }
+
 /// What a run's result depends on, kept beside its checkpoint: a resumed run must have the same
 /// (the device, thread counts and other runtime choices may differ).
 inline nlohmann::json run_settings(const experiment_options& o, paper_model which, const std::string& loss_name,
@@ -769,6 +786,7 @@ inline nlohmann::json run_settings(const experiment_options& o, paper_model whic
   nlohmann::json settings = {{"model", std::string(presets::names[static_cast<std::size_t>(which)])},
                               {"loss", loss_name},
                               {"seed", seed},
+                              {"split-seed", o.split_seed},
                               {"dataset", o.dataset},
                               {"manifest", o.manifest},
                               {"folder", o.folder},
@@ -809,7 +827,7 @@ inline void check_resumable(const experiment_options& o, paper_model which, cons
   const auto loss_name = loss_choice::parse(loss_spec).name();
   const auto dir = run_directory(o, which, loss_name, seed);
   const auto file = dir / "settings.json";
-  if (!fs::exists(dir / "checkpoint.pt") || !fs::exists(file)) return;  // nothing to resume, or from before tpt kept them
+  if (!fs::exists(checkpoint_file_of(dir)) || !fs::exists(file)) return;  // nothing to resume, or from before tpt kept them
   nlohmann::json stored;
   try {
     stored = nlohmann::json::parse(io::read_text(file));
@@ -818,9 +836,12 @@ inline void check_resumable(const experiment_options& o, paper_model which, cons
   }
   const auto now = run_settings(o, which, loss_name, seed);
   std::vector<std::string> changed;
-  for (const auto& [key, value] : now.items())
+  for (const auto& [key, value] : now.items()) {
+    // Runs from before --split-seed existed read their split back from the split file.
+    if (key == "split-seed" && !stored.contains(key) && value == 0) continue;
     if (!stored.contains(key) || stored[key] != value)
       changed.push_back(fmt::format("{} {} -> {}", key, stored.contains(key) ? stored[key].dump() : "(none)", value.dump()));
+  }
   if (!changed.empty())
     throw config_error("resume", fmt::format("{} was started with other settings ({}); resume with the same settings, "
                                              "or give another --out",
@@ -837,14 +858,37 @@ std::vector<experiment_record> run_paper_model(paper_model which, typename Train
   const std::string name(to_string(which));
   const auto run_dir = run_directory(o, which, loss.name(), seed);
   fs::create_directories(run_dir);  // check_resumable ran for every run before the data was read
-  io::write_text_atomically(run_dir / "settings.json", run_settings(o, which, loss.name(), seed).dump(2) + "\n");
-  torch::manual_seed(static_cast<std::int64_t>(seed));  // the model's initial weights
   auto options = trainer_options_for(o, data, seed);
+  {
+    // settings.json: what the result depends on (check_resumable compares it), and under
+    // "runtime" each start of the run with the choices that change only speed and the order of
+    // float sums (the thread count among them: results agree across it to float rounding only).
+    nlohmann::json settings = run_settings(o, which, loss.name(), seed);
+    nlohmann::json runtime = nlohmann::json::array();
+    if (const auto file = run_dir / "settings.json"; o.resume && fs::exists(checkpoint_file_of(run_dir))) {
+      try {
+        const auto stored = nlohmann::json::parse(io::read_text(file));
+        if (stored.contains("runtime") && stored["runtime"].is_array()) runtime = stored["runtime"];
+      } catch (const std::exception&) {  // check_resumable read it already; an unreadable one is replaced
+      }
+    }
+    runtime.push_back({{"torch_threads", torch::get_num_threads()},
+                       {"loader_workers", options.loader_workers ? options.loader_workers
+                                                                 : data::default_loader_workers(options.device)},
+                       {"device", options.device.str()},
+                       {"amp", o.amp},
+                       {"channels_last", options.channels_last},
+                       {"fast_path", o.fast_path},
+                       {"resumed", runtime.size() > 0}});
+    settings["runtime"] = std::move(runtime);
+    io::write_text_atomically(run_dir / "settings.json", settings.dump(2) + "\n");
+  }
+  torch::manual_seed(static_cast<std::int64_t>(seed));  // the model's initial weights
   options.run_name = fmt::format("{} seed {} ({})", name, seed, loss.name());
   const auto num_classes = static_cast<std::int64_t>(data.class_names.size());
   trainer_type trainer(model_for(o, data, seed == o.seeds.front()), std::move(sampler), freeze_all_but_classifier{},
                        schedule_for(which, o), loss, classification_metrics(num_classes), options);
-  const auto checkpoint = run_dir / "checkpoint.pt";
+  const auto checkpoint = checkpoint_file_of(run_dir);
   if (o.resume && fs::exists(checkpoint)) {
     trainer.resume(checkpoint);
     fmt::print("{}: resuming from {}\n", options.run_name, checkpoint.string());

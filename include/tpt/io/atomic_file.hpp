@@ -3,7 +3,10 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +18,7 @@
 #include <system_error>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -36,6 +40,42 @@ inline std::string unique_temporary_suffix() {
   return fmt::format("{}-{:016x}-{}", static_cast<long>(::getpid()), process_bits, counter++);
 }
 
+namespace detail {
+/// The name write_atomically gives the temporary files of `target`, up to the writer's suffix.
+inline std::string temporary_prefix(const std::filesystem::path& target) {
+  return fmt::format(".{}.tmp-", target.filename().string());
+}
+}  // namespace detail
+
+/// Remove what write_atomically left beside `target` when its process died mid-write (kill -9, a
+/// power loss): temporary files of `target` whose writer is not running on this machine and that
+/// have not changed for `quiet`. A write in progress keeps touching its file, so the age also
+/// spares a writer on another machine sharing the folder, whose process id means nothing here.
+/// Returns how many files were removed; a file that cannot be examined or removed is left (this
+/// is tidying: nothing depends on it).
+inline std::size_t remove_abandoned_temporaries(const std::filesystem::path& target,
+                                                std::chrono::seconds quiet = std::chrono::seconds(60)) {
+  namespace fs = std::filesystem;
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string prefix = detail::temporary_prefix(target);
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!name.starts_with(prefix)) continue;
+    long pid = 0;
+    const char* first = name.data() + prefix.size();
+    const auto [rest, parse] = std::from_chars(first, name.data() + name.size(), pid);
+    if (parse != std::errc{} || rest == first || *rest != '-' || pid <= 0) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // running (or not ours to ask)
+    std::error_code file_ec;
+    const auto changed = fs::last_write_time(it->path(), file_ec);
+    if (file_ec || fs::file_time_type::clock::now() - changed < quiet) continue;
+    if (fs::remove(it->path(), file_ec) && !file_ec) ++removed;
+  }
+  return removed;
+}
+
 /// Write a file atomically: `write` fills a stream for a temporary file in the same folder; on
 /// success the data is flushed to disk and renamed over `target`. If `write` throws or the disk
 /// fills, the temporary file is removed and `target` is left exactly as it was.
@@ -48,8 +88,7 @@ inline void write_atomically(const std::filesystem::path& target,
   fs::create_directories(folder, ec);
   if (ec) throw input_error(folder, fmt::format("cannot create folder: {}", ec.message()));
 
-  const fs::path tmp =
-      folder / fmt::format(".{}.tmp-{}", target.filename().string(), unique_temporary_suffix());
+  const fs::path tmp = folder / (detail::temporary_prefix(target) + unique_temporary_suffix());
   try {
     {
       std::ofstream out(tmp, mode | std::ios::out | std::ios::trunc);

@@ -254,10 +254,15 @@ class metrics_log {
 };
 
 /// Write a checkpoint after every epoch (atomically, so the last good one survives a crash);
-/// `trainer.resume(path)` continues from it.
+/// `trainer.resume(path)` continues from it. At the start and end of fit() it removes the
+/// temporary files a killed run left beside the checkpoint (io::remove_abandoned_temporaries):
+/// each is the size of a checkpoint.
 class save_checkpoints {
  public:
   explicit save_checkpoints(std::filesystem::path file) : file_(std::move(file)) {}
+
+  void on_fit_begin(const fit_begin_event&) { io::remove_abandoned_temporaries(file_); }
+  void on_fit_end(const fit_end_event&) { io::remove_abandoned_temporaries(file_); }
 
   template <class Trainer>
   void on_epoch_end(const epoch_end_event&, Trainer& trainer) {
