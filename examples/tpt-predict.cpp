@@ -14,11 +14,13 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include "tpt/core/error.hpp"
@@ -365,6 +367,16 @@ int run(int argc, char** argv) {
     std::vector<std::string> files;
     if (!images.empty()) {
       auto listing = tp::list_images(images);
+      // What the listing could not enter: said, not silently left out of the results.
+      const auto say = [](const std::vector<std::string>& folders, std::string_view what) {
+        if (folders.empty()) return;
+        std::cerr << fmt::format("warning: {} {} ({}{}){}\n", folders.size(), what,
+                                 fmt::join(folders.begin(), folders.begin() + std::min<std::ptrdiff_t>(5, std::ssize(folders)), ", "),
+                                 folders.size() > 5 ? ", ..." : "",
+                                 what.starts_with("link") ? ": list their images in a --manifest to classify them" : "");
+      };
+      say(listing.unreadable_folders, "folder(s) could not be read, their images are not classified");
+      say(listing.linked_folders, "link(s) to folders not followed");
       if (listing.files.empty())
         throw tpt::input_error(images, fmt::format("holds no .jpg, .jpeg or .png images ({} other files)", listing.ignored));
       std::cerr << fmt::format("input: {} images under {}{}\n", listing.files.size(), images,

@@ -1,10 +1,16 @@
 // tpt/io/atomic_file.hpp: a failed write never damages what was there.
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -97,4 +103,54 @@ TEST_CASE("temporaries a killed writer left behind are removed, no one else's", 
   CHECK(tpt::io::remove_abandoned_temporaries(target, std::chrono::seconds(0)) == 1);  // now the recent one too
   CHECK_FALSE(fs::exists(dead_recent));
   CHECK(tpt::io::remove_abandoned_temporaries(dir / "missing-folder" / "x.pt") == 0);
+}
+
+TEST_CASE("a link is written through, a FIFO written into, a socket refused, a folder not read",
+          "[io][errors]") {
+  namespace fs = std::filesystem;
+  tpt::test::scratch_dir dir;
+  // A symbolic link stays a link, and the file it names gets the new text.
+  tpt::io::write_text_atomically(dir / "real.json", "old");
+  fs::create_symlink("real.json", dir / "link.json");
+  tpt::io::write_text_atomically(dir / "link.json", "new");
+  CHECK(fs::is_symlink(fs::symlink_status(dir / "link.json")));
+  CHECK(tpt::io::read_text(dir / "real.json") == "new");
+  // A FIFO (as /dev/stdout may be) is written into, not replaced by a regular file.
+  const auto fifo = dir / "pipe.csv";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::string received;
+  std::thread reader([&] { received = tpt::io::read_text(fifo); });
+  try {
+    tpt::io::write_text_atomically(fifo, "through the pipe");
+  } catch (...) {
+    { std::ofstream release(fifo); }  // the reader waits for a writer: end it before failing
+    reader.join();
+    throw;
+  }
+  reader.join();
+  CHECK(received == "through the pipe");
+  CHECK(fs::is_fifo(fs::status(fifo)));
+  // A socket cannot take a file's content: refused, named.
+  const auto socket_path = dir / "daemon.sock";
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  REQUIRE(socket_path.native().size() < sizeof address.sun_path);
+  std::strcpy(address.sun_path, socket_path.c_str());
+  REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  CHECK_THROWS_WITH(tpt::io::write_text_atomically(socket_path, "x"),
+                    Catch::Contains("daemon.sock") && Catch::Contains("is a socket"));
+  ::close(fd);
+  CHECK(fs::is_socket(fs::status(socket_path)));
+  // Reading a folder names it (a stream error said "basic_filebuf::underflow").
+  CHECK_THROWS_WITH(tpt::io::read_text(dir.path()), Catch::Contains("is a folder, expected a file"));
+  // An unwritable place names the target and the reason, not the temporary file.
+  if (::geteuid() != 0) {
+    fs::create_directory(dir / "locked");
+    fs::permissions(dir / "locked", fs::perms::owner_read | fs::perms::owner_exec);
+    CHECK_THROWS_WITH(tpt::io::write_text_atomically(dir / "locked" / "out.json", "x"),
+                      Catch::Contains("out.json: cannot write a file in") && Catch::Contains("Permission denied"));
+    fs::permissions(dir / "locked", fs::perms::owner_all);
+  }
 }

@@ -27,6 +27,11 @@ TEST_CASE("path_problem accepts paths inside the root and rejects escapes", "[re
   CHECK_THAT(*path_problem(std::string("a\0b.jpg", 7)), Catch::Contains("NUL"));
   CHECK_THAT(*path_problem("cam1/caf\xE9.jpg"), Catch::Contains("'cam1/caf\\xE9.jpg' is not UTF-8"));
   CHECK_FALSE(path_problem("cam1/caf\xC3\xA9.jpg"));
+  // A line break cannot survive a split file or results CSV read back line by line.
+  CHECK_THAT(*path_problem("cam1/new\nline.jpg"),
+             Catch::Contains("'cam1/new\\x0Aline.jpg' contains a control character"));
+  CHECK_THAT(*path_problem("cam1/tab\t.jpg"), Catch::Contains("tab\\x09.jpg"));
+  CHECK_THAT(*path_problem("del\x7F.jpg"), Catch::Contains("control character"));
 }
 
 TEST_CASE("normal_relative_path gives one spelling per image", "[records][paths]") {

@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -482,6 +485,38 @@ TEST_CASE("list_images passes over hidden files and folders, as the training fol
   const auto listing = tp::list_images(dir.path());
   CHECK(listing.files == std::vector<std::string>{"cam1/IMG_0001.JPG"});
   CHECK(listing.ignored == 0);
+}
+
+TEST_CASE("list_images leaves no image out silently: odd entries listed to fail, folders it skips named",
+          "[run][errors]") {
+  namespace fs = std::filesystem;
+  tpt::test::scratch_dir dir("tpt-list-odd");
+  const std::vector<std::uint8_t> bytes{'x'};
+  tpt::test::write_bytes(dir / "cam1/IMG_0001.JPG", bytes);
+  tpt::test::write_bytes(dir / "elsewhere/IMG_0002.JPG", bytes);
+  fs::create_symlink("/nonexistent/IMG_0009.JPG", dir / "cam1/IMG_0009.JPG");  // a card not mounted
+  REQUIRE(::mkfifo((dir / "cam1/IMG_0010.png").c_str(), 0600) == 0);
+  fs::create_directory_symlink(dir / "elsewhere", dir / "cam2");
+  const auto listing = tp::list_images(dir.path());
+  // The dangling link and the FIFO are listed, so each becomes that image's recorded failure.
+  CHECK(listing.files == std::vector<std::string>{"cam1/IMG_0001.JPG", "cam1/IMG_0009.JPG", "cam1/IMG_0010.png",
+                                                  "elsewhere/IMG_0002.JPG"});
+  CHECK(listing.linked_folders == std::vector<std::string>{"cam2"});
+  CHECK(listing.unreadable_folders.empty());
+  const auto read = [&](const char* name) { return tpt::data::read_image_bytes(dir / name); };
+  CHECK_THROWS_AS(read("cam1/IMG_0009.JPG"), tpt::data::image_error);
+  CHECK_THROWS_AS(read("cam1/IMG_0010.png"), tpt::data::image_error);  // refused, not waited on
+  // A folder the walk cannot enter is named (root reads every folder: checked as another user only).
+  if (::geteuid() != 0) {
+    tpt::test::write_bytes(dir / "locked/IMG_0003.JPG", bytes);
+    fs::permissions(dir / "locked", fs::perms::none);
+    const auto locked = tp::list_images(dir.path());
+    CHECK(locked.unreadable_folders == std::vector<std::string>{"locked"});
+    fs::permissions(dir / "locked", fs::perms::owner_all);
+  }
+  // A file name with a line break could not be read back from the CSV: refused with the others.
+  tpt::test::write_bytes(dir / "cam1/new\nline.jpg", bytes);
+  CHECK_THROWS_WITH(tp::list_images(dir.path()), Catch::Contains("'cam1/new\\x0Aline.jpg' contains a control character"));
 }
 
 TEST_CASE("file names JSON cannot hold are refused before any work, named byte by byte", "[run][errors]") {

@@ -54,13 +54,22 @@ inline std::string forward_slashes(std::string raw) {
 
 /// Why `raw` cannot name an image under the image root, or nullopt when it can. Rejected: empty
 /// paths, absolute paths, paths whose '..' components climb out of the root, the root itself,
-/// folder paths (trailing '/'), NUL bytes, and bytes that are not UTF-8 (a Latin-1 name: caches,
-/// checkpoints and results are JSON, which cannot hold it). Purely lexical: symbolic links are checked by
-/// root_guard (or resolve_under_root) when a file is opened.
+/// folder paths (trailing '/'), NUL bytes, bytes that are not UTF-8 (a Latin-1 name: caches,
+/// checkpoints and results are JSON, which cannot hold it), and control characters (a line break
+/// in a name makes a split file or results CSV that no CSV reader can read back line by line).
+/// Purely lexical: symbolic links are checked by root_guard (or resolve_under_root) when a file
+/// is opened.
 inline std::optional<std::string> path_problem(std::string_view raw) {
   if (raw.empty()) return "empty path";
   if (raw.find('\0') != std::string_view::npos) return "path contains a NUL byte";
   if (!utf8::valid(raw)) return fmt::format("path '{}' is not UTF-8 (rename the file)", utf8::shown(raw));
+  if (std::any_of(raw.begin(), raw.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; })) {
+    std::string shown;
+    for (char c : raw)
+      shown += static_cast<unsigned char>(c) < 0x20 || c == 0x7F ? fmt::format("\\x{:02X}", static_cast<unsigned char>(c))
+                                                                 : std::string(1, c);
+    return fmt::format("path '{}' contains a control character (a line break, a tab; rename the file)", shown);
+  }
   if (raw.front() == '/')
     return fmt::format("absolute path '{}' (expected a path relative to the image root)", raw);
   if (raw.back() == '/') return fmt::format("'{}' names a folder, expected an image file", raw);

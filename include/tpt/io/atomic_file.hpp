@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -76,13 +77,70 @@ inline std::size_t remove_abandoned_temporaries(const std::filesystem::path& tar
   return removed;
 }
 
+namespace detail {
+/// What a path names when it is neither a regular file nor a folder, for messages.
+inline std::string special_file_kind(std::filesystem::file_type type) {
+  switch (type) {
+    case std::filesystem::file_type::character: return "a character device";
+    case std::filesystem::file_type::block: return "a block device";
+    case std::filesystem::file_type::fifo: return "a FIFO";
+    case std::filesystem::file_type::socket: return "a socket";
+    default: return "not a regular file";
+  }
+}
+
+/// Where write_atomically puts what it writes for `target`.
+struct write_destination {
+  std::filesystem::path file;  ///< the target, or the file a symbolic link at the target leads to
+  bool stream = false;         ///< a character device or FIFO (/dev/null, /dev/stdout, a pipe): written directly
+};
+
+/// A symbolic link at `target` is written through, so the link stays and what it names is updated
+/// (renaming over the link would leave that file stale). A character device or FIFO is written
+/// into as a stream (renaming over it would replace /dev/null, say, with a regular file); a block
+/// device or socket is refused.
+inline write_destination destination_of(const std::filesystem::path& target) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  write_destination d{target, false};
+  if (fs::is_symlink(fs::symlink_status(target, ec))) {
+    d.file = fs::weakly_canonical(fs::absolute(target, ec), ec);
+    if (ec) throw input_error(target, fmt::format("cannot follow the symbolic link: {}", ec.message()));
+  }
+  const auto status = fs::status(d.file, ec);
+  if (ec || !fs::exists(status) || fs::is_regular_file(status) || fs::is_directory(status)) return d;
+  if (status.type() == fs::file_type::character || status.type() == fs::file_type::fifo) {
+    d.stream = true;
+    return d;
+  }
+  throw input_error(target, fmt::format("is {}, not a file to write results into; name a regular file",
+                                        special_file_kind(status.type())));
+}
+
+/// Write into a character device or FIFO: nothing to replace, so nothing to make atomic.
+inline void write_stream(const std::filesystem::path& requested, const std::filesystem::path& file,
+                         const std::function<void(std::ostream&)>& write, std::ios::openmode mode) {
+  errno = 0;
+  std::ofstream out(file, mode | std::ios::out);
+  if (!out) throw input_error(requested, fmt::format("cannot open for writing: {}", errno ? std::strerror(errno) : "refused"));
+  write(out);
+  out.flush();
+  if (!out) throw input_error(requested, fmt::format("write failed: {}", errno ? std::strerror(errno) : "stream error"));
+}
+}  // namespace detail
+
 /// Write a file atomically: `write` fills a stream for a temporary file in the same folder; on
 /// success the data is flushed to disk and renamed over `target`. If `write` throws or the disk
-/// fills, the temporary file is removed and `target` is left exactly as it was.
-inline void write_atomically(const std::filesystem::path& target,
+/// fills, the temporary file is removed and `target` is left exactly as it was. A symbolic link
+/// at `target` is written through; a character device or FIFO there (/dev/null, /dev/stdout) is
+/// written into directly, a block device or socket refused.
+inline void write_atomically(const std::filesystem::path& requested,
                              const std::function<void(std::ostream&)>& write,
                              std::ios::openmode mode = std::ios::out) {
   namespace fs = std::filesystem;
+  const auto destination = detail::destination_of(requested);
+  if (destination.stream) return detail::write_stream(requested, destination.file, write, mode);
+  const fs::path& target = destination.file;
   const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::error_code ec;
   fs::create_directories(folder, ec);
@@ -91,8 +149,11 @@ inline void write_atomically(const std::filesystem::path& target,
   const fs::path tmp = folder / (detail::temporary_prefix(target) + unique_temporary_suffix());
   try {
     {
+      errno = 0;
       std::ofstream out(tmp, mode | std::ios::out | std::ios::trunc);
-      if (!out) throw input_error(tmp, "cannot open for writing");
+      if (!out)
+        throw input_error(requested, fmt::format("cannot write a file in {}: {}", folder.string(),
+                                                 errno ? std::strerror(errno) : "cannot create a file there"));
       write(out);
       out.flush();
       if (!out) throw input_error(target, "write failed (disk full?)");
@@ -140,9 +201,11 @@ inline bool same_file(const std::filesystem::path& a, const std::filesystem::pat
 
 /// Read a whole file into a string; tpt::input_error if it is missing or unreadable.
 inline std::string read_text(const std::filesystem::path& file) {
+  std::error_code ec;
+  // A folder would give a cryptic stream error. (Devices and FIFOs are read: /dev/stdin, <(...).)
+  if (std::filesystem::is_directory(file, ec)) throw input_error(file, "is a folder, expected a file");
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    std::error_code ec;
     throw input_error(file, std::filesystem::exists(file, ec) ? "cannot open for reading"
                                                              : "no such file");
   }

@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -20,6 +22,8 @@
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -51,19 +55,28 @@ namespace tpt::predict {
 struct image_listing {
   std::vector<std::string> files{};  ///< relative to the folder, '/'-separated, sorted
   std::size_t ignored = 0;           ///< other files (videos, sidecars, ...), not classified
+  /// Folders that could not be read (permissions) and links to folders (not followed), relative
+  /// to the folder: what the images listed may lack, for the caller to say.
+  std::vector<std::string> unreadable_folders{};
+  std::vector<std::string> linked_folders{};
 };
 
-/// Every .jpg/.jpeg/.png file under `folder`, recursively (links to files are followed, links to
-/// folders are not, so a link cannot make the walk loop). Hidden files and folders (a leading
-/// '.', such as the `._IMG_0001.JPG` sidecars macOS leaves on copied camera cards) are passed
-/// over, as the training folder source does. tpt::input_error when `folder` is not one, and
-/// when file names are not UTF-8 (Latin-1 names from an old card): JSON cannot hold them, so the
-/// results could not name those images; the error lists them to be renamed.
+/// Every .jpg/.jpeg/.png name under `folder`, recursively (links to files are followed, links to
+/// folders are not, so a link cannot make the walk loop; they are listed in linked_folders, and
+/// folders the walk cannot read in unreadable_folders). A name with an image extension that is
+/// not a readable regular file (a dangling link, a FIFO) is listed too, so that it becomes that
+/// image's recorded failure rather than an image silently left out. Hidden files and folders (a
+/// leading '.', such as the `._IMG_0001.JPG` sidecars macOS leaves on copied camera cards) are
+/// passed over, as the training folder source does. tpt::input_error when `folder` is not one,
+/// and when file names are not UTF-8 (Latin-1 names from an old card) or hold control
+/// characters: the results could not name those images; the error lists them to be renamed.
 [[nodiscard]] inline image_listing list_images(const std::filesystem::path& folder) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(folder, ec))
     throw input_error(folder, fs::exists(folder, ec) ? "is not a folder; expected a folder of images" : "no such folder");
+  if (::access(folder.c_str(), R_OK | X_OK) != 0)
+    throw input_error(folder, fmt::format("cannot list the folder: {}", std::strerror(errno)));
   image_listing out;
   fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, ec);
   if (ec) throw input_error(folder, fmt::format("cannot list: {}", ec.message()));
@@ -75,7 +88,22 @@ struct image_listing {
       if (it->is_directory(type_ec)) it.disable_recursion_pending();
       continue;
     }
-    if (!it->is_regular_file(type_ec)) continue;
+    const auto relative = [&] { return it->path().lexically_relative(folder).generic_string(); };
+    if (it->is_symlink(type_ec) && it->is_directory(type_ec)) {
+      out.linked_folders.push_back(relative());
+      continue;
+    }
+    if (it->is_directory(type_ec)) {
+      if (::access(it->path().c_str(), R_OK | X_OK) != 0) {
+        out.unreadable_folders.push_back(relative());
+        it.disable_recursion_pending();
+      }
+      continue;
+    }
+    if (!it->is_regular_file(type_ec)) {
+      if (has_image_extension(it->path())) out.files.push_back(relative());  // fails as that image
+      continue;
+    }
     if (has_image_extension(it->path())) {
       out.files.push_back(it->path().lexically_relative(folder).generic_string());
     } else {
