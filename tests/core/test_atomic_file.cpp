@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -130,6 +131,21 @@ TEST_CASE("a link is written through, a FIFO written into, a socket refused, a f
   reader.join();
   CHECK(received == "through the pipe");
   CHECK(fs::is_fifo(fs::status(fifo)));
+  // A descriptor the caller opened (`--csv /dev/stdout > file`) is written into, not replaced.
+  {
+    const auto redirected = dir / "redirected.txt";
+    tpt::io::write_text_atomically(redirected, "before");
+    struct stat before {};
+    REQUIRE(::stat(redirected.c_str(), &before) == 0);
+    const int out = ::open(redirected.c_str(), O_WRONLY | O_CLOEXEC);
+    REQUIRE(out >= 0);
+    tpt::io::write_text_atomically(fmt::format("/proc/self/fd/{}", out), "through the descriptor");
+    ::close(out);
+    struct stat after {};
+    REQUIRE(::stat(redirected.c_str(), &after) == 0);
+    CHECK(after.st_ino == before.st_ino);  // the same file: the shell's descriptor still leads to it
+    CHECK(tpt::io::read_text(redirected) == "through the descriptor");
+  }
   // A socket cannot take a file's content: refused, named.
   const auto socket_path = dir / "daemon.sock";
   const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);

@@ -97,24 +97,35 @@ struct write_destination {
 
 /// A symbolic link at `target` is written through, so the link stays and what it names is updated
 /// (renaming over the link would leave that file stale). A character device or FIFO is written
-/// into as a stream (renaming over it would replace /dev/null, say, with a regular file); a block
-/// device or socket is refused.
+/// into as a stream (renaming over it would replace /dev/null, say, with a regular file), and so
+/// is anything named under /dev or /proc (/dev/stdout redirected to a file); a block device or
+/// socket is refused.
 inline write_destination destination_of(const std::filesystem::path& target) {
   namespace fs = std::filesystem;
   std::error_code ec;
   write_destination d{target, false};
+  // Following links the way open() does: /dev/stdout leads through /proc's own links to a
+  // terminal, a pipe or a file, and only the kernel can follow the pipe's.
+  const auto status = fs::status(target, ec);
+  if (!ec && (status.type() == fs::file_type::character || status.type() == fs::file_type::fifo)) {
+    d.stream = true;
+    return d;
+  }
+  if (!ec && fs::exists(status) && !fs::is_regular_file(status) && !fs::is_directory(status))
+    throw input_error(target, fmt::format("is {}, not a file to write results into; name a regular file",
+                                          special_file_kind(status.type())));
+  // /dev/stdout, /dev/fd/3, /proc/self/fd/1 name a descriptor the caller opened (`> file`): it
+  // is written into, as a shell redirection would be, not replaced behind the descriptor's back.
+  const std::string spelled = fs::absolute(target, ec).lexically_normal().string();
+  if (fs::exists(status) && (spelled.starts_with("/dev/") || spelled.starts_with("/proc/"))) {
+    d.stream = true;
+    return d;
+  }
   if (fs::is_symlink(fs::symlink_status(target, ec))) {
     d.file = fs::weakly_canonical(fs::absolute(target, ec), ec);
     if (ec) throw input_error(target, fmt::format("cannot follow the symbolic link: {}", ec.message()));
   }
-  const auto status = fs::status(d.file, ec);
-  if (ec || !fs::exists(status) || fs::is_regular_file(status) || fs::is_directory(status)) return d;
-  if (status.type() == fs::file_type::character || status.type() == fs::file_type::fifo) {
-    d.stream = true;
-    return d;
-  }
-  throw input_error(target, fmt::format("is {}, not a file to write results into; name a regular file",
-                                        special_file_kind(status.type())));
+  return d;
 }
 
 /// Write into a character device or FIFO: nothing to replace, so nothing to make atomic.
