@@ -313,25 +313,6 @@ inline po::parsed_options parse_config(const std::string& file, const po::option
   return parsed;
 }
 
-/// Make `dir` (and its parents) and prove a file can be written there, so that an output folder
-/// that cannot take results is refused before any work rather than after it.
-inline void check_writable_folder(const std::filesystem::path& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw input_error(dir, fmt::format("cannot create folder: {}", ec.message()));
-  if (!std::filesystem::is_directory(dir, ec)) throw input_error(dir, "is not a folder");
-  const auto probe = dir / fmt::format(".write-test-{}", io::unique_temporary_suffix());
-  {
-    std::ofstream out(probe);
-    out << "x";
-    if (!out.flush()) {
-      std::filesystem::remove(probe, ec);
-      throw input_error(dir, "cannot write files into this folder");
-    }
-  }
-  std::filesystem::remove(probe, ec);
-}
-
 /// The output folder held by one program at a time: two runs of the same command (two terminals,
 /// a scheduler's retry) would otherwise train into the same run folders, overwrite each other's
 /// checkpoints and mix their results in one report. An exclusive flock on <out>/.tpt-run.lock,

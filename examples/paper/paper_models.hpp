@@ -74,7 +74,7 @@ inline int run_experiments(const std::string& program, const experiment_options&
   // The report folder is written last: a folder that cannot take it is found now, not after
   // hours of training.
   const auto report_dir = std::filesystem::path(o.out) / "report";
-  check_writable_folder(report_dir);
+  io::check_writable_folder(report_dir);
   const output_folder_lock lock(o.out);  // one run per output folder, held to the end
   // A resumed run must continue what it started: checked for every run before any data is read.
   for (const auto seed : o.seeds)

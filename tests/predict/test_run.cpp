@@ -750,6 +750,19 @@ TEST_CASE("no two of a run's files may be one: output, CSV, checkpoint and input
                                                      .checkpoint_every = 0}));
   CHECK(tpt::io::read_text(input) == input_bytes);
   CHECK_FALSE(std::filesystem::exists(dir / "o.csv"));
+  // A CSV or checkpoint folder that cannot take files is refused before any image is read (a file
+  // stands where the folder should be: no permissions involved, so this holds as root too).
+  tpt::io::write_text_atomically(dir / "not-a-folder", "x");
+  std::size_t progress_calls = 0;
+  const auto count = [&](const tp::run_progress&) { ++progress_calls; };
+  CHECK_THROWS_WITH(tp::classify_images(c, root, files, {.output = dir / "p.json", .csv = dir / "not-a-folder/p.csv",
+                                                         .progress = count}),
+                    Catch::Contains("not-a-folder") && Catch::Contains("cannot create folder"));
+  CHECK_THROWS_WITH(tp::classify_images(c, root, files, {.output = dir / "p.json",
+                                                         .checkpoint_file = dir / "not-a-folder/p.jsonl", .progress = count}),
+                    Catch::Contains("not-a-folder"));
+  CHECK(progress_calls == 0);
+  CHECK_FALSE(std::filesystem::exists(dir / "p.json"));
 }
 
 TEST_CASE("on a CUDA device the predictions are the CPU's", "[run][cuda]") {

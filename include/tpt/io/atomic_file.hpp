@@ -189,6 +189,27 @@ inline void write_atomically(const std::filesystem::path& requested,
   }
 }
 
+/// Make `dir` (and its parents) and prove a file can be created there, so that a folder that
+/// cannot take results is refused before any work rather than after it.
+inline void check_writable_folder(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw input_error(dir, fmt::format("cannot create folder: {}", ec.message()));
+  if (!std::filesystem::is_directory(dir, ec)) throw input_error(dir, "is not a folder");
+  const auto probe = dir / fmt::format(".write-test-{}", unique_temporary_suffix());
+  {
+    errno = 0;
+    std::ofstream out(probe);
+    out << "x";
+    if (!out.flush()) {
+      const int e = errno;
+      std::filesystem::remove(probe, ec);
+      throw input_error(dir, fmt::format("cannot write files into this folder{}", e ? fmt::format(": {}", std::strerror(e)) : ""));
+    }
+  }
+  std::filesystem::remove(probe, ec);
+}
+
 /// Convenience: write a whole string atomically.
 inline void write_text_atomically(const std::filesystem::path& target, std::string_view text) {
   write_atomically(target, [&](std::ostream& out) { out << text; });

@@ -414,11 +414,19 @@ inline void finish_checkpoint(run_summary& s) {
   s.checkpoint.clear();
 }
 
+/// The folders of the outputs, the CSV and the checkpoint made and proved writable before any
+/// image is read: an unwritable --csv used to be found after every image was classified. (A
+/// device or descriptor such as /dev/stdout is not a folder to probe.)
 inline void prepare_output_folder(const run_options& o) {
-  std::error_code ec;
-  const auto folder = o.output.has_parent_path() ? o.output.parent_path() : std::filesystem::path(".");
-  std::filesystem::create_directories(folder, ec);
-  if (ec) throw input_error(folder, fmt::format("cannot create the output folder: {}", ec.message()));
+  for (const std::filesystem::path& file : {o.output, o.csv, o.checkpoint_every > 0 ? checkpoint_path(o) : std::filesystem::path()}) {
+    if (file.empty()) continue;
+    const auto folder = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+    std::error_code ec;
+    if (const auto s = std::filesystem::status(file, ec);
+        !ec && (s.type() == std::filesystem::file_type::character || s.type() == std::filesystem::file_type::fifo))
+      continue;
+    io::check_writable_folder(folder);
+  }
 }
 
 }  // namespace detail
