@@ -235,23 +235,23 @@ inline void check_monitor(const std::string& monitor) {
 /// Seeds, losses and post-hoc corrections: each parsed, and each once (two spellings of one loss,
 /// "ce" and "cross_entropy", would train into the same run folder and collide in the report).
 inline void check_grid_lists(experiment_options& o) {
-  if (o.seed_texts.empty()) throw config_error("seeds", "give at least one seed");
-  o.seeds.clear();
-  for (const auto& text : o.seed_texts) {
+  // Seeds are read as text: Boost would wrap "-1" around to 2^64-1.
+  const auto seed_of = [](const std::string& text, const char* option, const char* expected) {
     std::uint64_t seed = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seed);
     if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
-      throw config_error("seeds", fmt::format("expected whole numbers from 0 to 2^64-1, got '{}'", text));
+      throw config_error(option, fmt::format("expected {} from 0 to 2^64-1, got '{}'", expected, text));
+    return seed;
+  };
+  if (o.seed_texts.empty()) throw config_error("seeds", "give at least one seed");
+  o.seeds.clear();
+  for (const auto& text : o.seed_texts) {
+    const std::uint64_t seed = seed_of(text, "seeds", "whole numbers");
     if (std::find(o.seeds.begin(), o.seeds.end(), seed) != o.seeds.end())
       throw config_error("seeds", fmt::format("seed {} is listed twice", seed));
     o.seeds.push_back(seed);
   }
-  {
-    const auto& text = o.split_seed_text;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), o.split_seed);
-    if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
-      throw config_error("split-seed", fmt::format("expected a whole number from 0 to 2^64-1, got '{}'", text));
-  }
+  o.split_seed = seed_of(o.split_seed_text, "split-seed", "a whole number");
   std::map<std::string, std::string> losses;  // canonical name -> as written
   for (const auto& l : o.losses) {
     std::string name;

@@ -98,8 +98,8 @@ struct write_destination {
 /// A symbolic link at `target` is written through, so the link stays and what it names is updated
 /// (renaming over the link would leave that file stale). A character device or FIFO is written
 /// into as a stream (renaming over it would replace /dev/null, say, with a regular file), and so
-/// is anything named under /dev or /proc (/dev/stdout redirected to a file); a block device or
-/// socket is refused.
+/// is a link under /dev or /proc (/dev/stdout redirected to a file); a block device or socket is
+/// refused.
 inline write_destination destination_of(const std::filesystem::path& target) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -114,14 +114,15 @@ inline write_destination destination_of(const std::filesystem::path& target) {
   if (!ec && fs::exists(status) && !fs::is_regular_file(status) && !fs::is_directory(status))
     throw input_error(target, fmt::format("is {}, not a file to write results into; name a regular file",
                                           special_file_kind(status.type())));
-  // /dev/stdout, /dev/fd/3, /proc/self/fd/1 name a descriptor the caller opened (`> file`): it
-  // is written into, as a shell redirection would be, not replaced behind the descriptor's back.
+  const bool link = fs::is_symlink(fs::symlink_status(target, ec));
+  // /dev/stdout, /dev/fd/3, /proc/self/fd/1 are links to a descriptor the caller opened
+  // (`> file`): written into, as a shell redirection would be, not replaced behind its back.
   const std::string spelled = fs::absolute(target, ec).lexically_normal().string();
-  if (fs::exists(status) && (spelled.starts_with("/dev/") || spelled.starts_with("/proc/"))) {
+  if (link && fs::exists(status) && (spelled.starts_with("/dev/") || spelled.starts_with("/proc/"))) {
     d.stream = true;
     return d;
   }
-  if (fs::is_symlink(fs::symlink_status(target, ec))) {
+  if (link) {
     d.file = fs::weakly_canonical(fs::absolute(target, ec), ec);
     if (ec) throw input_error(target, fmt::format("cannot follow the symbolic link: {}", ec.message()));
   }

@@ -173,7 +173,7 @@ void save_checkpoint(const std::filesystem::path& file, const M& model, const mo
     if (model->architecture() != metadata.architecture)
       throw config_error("architecture", fmt::format("metadata says {}, the model is {}", metadata.architecture,
                                                      model->architecture()));
-  } else if (metadata.architecture == "resnet18" || metadata.architecture == "resnet34") {
+  } else if (is_resnet_architecture(metadata.architecture)) {
     // load_checkpoint would rebuild a ResNet from this file and fail on every weight.
     throw config_error("architecture",
                        fmt::format("the metadata says '{}'{}, but the model is not a tpt::ResNet; name your own "

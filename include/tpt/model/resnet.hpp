@@ -225,6 +225,11 @@ inline ResNet resnet34(const resnet_options& options = {}) {
   return ResNet(std::array<std::int64_t, 4>{3, 4, 6, 3}, options);
 }
 
+/// Whether make_resnet builds `architecture` (a checkpoint naming one is rebuilt as a ResNet).
+[[nodiscard]] inline bool is_resnet_architecture(std::string_view architecture) noexcept {
+  return architecture == "resnet18" || architecture == "resnet34";
+}
+
 /// Build by torchvision name ("resnet18", "resnet34"); tpt::config_error for anything else.
 inline ResNet make_resnet(std::string_view architecture, const resnet_options& options = {}) {
   if (architecture == "resnet18") return resnet18(options);
