@@ -106,7 +106,7 @@ TEST_CASE("fused_adam streams channels_last parameters", "[fused_adam]") {
   CHECK(max_difference(reference, fused) < 1e-6);
 }
 
-TEST_CASE("fused_adam hands what it cannot stream to LibTorch's per-tensor update", "[fused_adam]") {
+TEST_CASE("fused_adam hands what it cannot stream to LibTorch's multi-tensor or per-tensor update", "[fused_adam]") {
   SECTION("double parameters") {
     auto reference = make_parameters(torch::kFloat64);
     auto fused = copies(reference);
@@ -114,6 +114,7 @@ TEST_CASE("fused_adam hands what it cannot stream to LibTorch's per-tensor updat
     tpt::fused_adam tpt_adam(fused, torch::optim::AdamOptions(1e-3).weight_decay(0.1));
     step_both(reference, torch_adam, fused, tpt_adam, 0, 5);
     CHECK(tpt_adam.fused_parameters() == 0);
+    CHECK(tpt_adam.multi_tensor_parameters() == static_cast<std::int64_t>(fused.size()));
     CHECK(max_difference(reference, fused) == 0.0);  // the same operations: bit for bit
   }
   SECTION("amsgrad") {
@@ -123,6 +124,7 @@ TEST_CASE("fused_adam hands what it cannot stream to LibTorch's per-tensor updat
     tpt::fused_adam tpt_adam(fused, torch::optim::AdamOptions(1e-3).amsgrad(true));
     step_both(reference, torch_adam, fused, tpt_adam, 0, 5);
     CHECK(tpt_adam.fused_parameters() == 0);
+    CHECK(tpt_adam.multi_tensor_parameters() == 0);  // amsgrad takes the per-tensor update
     CHECK(max_difference(reference, fused) == 0.0);
     CHECK(state_of(tpt_adam, fused[2]).max_exp_avg_sq().defined());
   }
@@ -137,7 +139,9 @@ TEST_CASE("fused_adam hands what it cannot stream to LibTorch's per-tensor updat
     strided.step();
     dense.step();
     CHECK(strided.fused_parameters() == 0);
+    CHECK(strided.multi_tensor_parameters() == 1);
     CHECK(dense.fused_parameters() == 1);
+    CHECK(dense.multi_tensor_parameters() == 0);
     CHECK(torch::allclose(p.detach(), q.detach(), 0, 1e-7));
   }
   SECTION("parameters without a gradient are left alone") {
@@ -151,6 +155,37 @@ TEST_CASE("fused_adam hands what it cannot stream to LibTorch's per-tensor updat
     CHECK_FALSE(torch::equal(ps[1].detach(), before[1].detach()));
     CHECK(adam.state().size() == 1);
   }
+}
+
+TEST_CASE("fused_adam's multi-tensor update batches parameters by step count and dtype", "[fused_adam]") {
+  // Two dtypes, and parameters whose step counts drift apart (some lack a gradient on some
+  // steps), so the batches need different bias corrections; every value must match LibTorch's
+  // Adam bit for bit, since the same operations run per tensor on the CPU.
+  auto reference = make_parameters(torch::kFloat64);
+  for (auto& p : make_parameters(torch::kFloat64))
+    reference.push_back(p.detach().to(torch::kBFloat16).requires_grad_());
+  auto ours = copies(reference);
+  const auto options = torch::optim::AdamOptions(1e-2).weight_decay(0.05);
+  torch::optim::Adam torch_adam(reference, options);
+  tpt::fused_adam tpt_adam(ours, options);
+  for (int step = 0; step < 8; ++step) {
+    set_gradients(reference, ours, step);
+    for (std::size_t i = 0; i < ours.size(); ++i)
+      if ((static_cast<int>(i) + step) % 3 == 0) {  // this parameter sits this step out
+        reference[i].mutable_grad() = torch::Tensor();
+        ours[i].mutable_grad() = torch::Tensor();
+      }
+    torch_adam.step();
+    tpt_adam.step();
+    CHECK(tpt_adam.fused_parameters() == 0);
+    CHECK(tpt_adam.multi_tensor_parameters() > 0);
+  }
+  for (std::size_t i = 0; i < ours.size(); ++i) {
+    CAPTURE(i);
+    CHECK(torch::equal(reference[i].detach(), ours[i].detach()));
+    CHECK(state_of(torch_adam, reference[i]).step() == state_of(tpt_adam, ours[i]).step());
+  }
+  CHECK(state_of(tpt_adam, ours[0]).step() != state_of(tpt_adam, ours[1]).step());
 }
 
 TEST_CASE("fused_adam's vector and portable loops compute the same update", "[fused_adam]") {

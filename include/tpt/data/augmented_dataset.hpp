@@ -45,7 +45,11 @@ class augmented_dataset : public torch::data::datasets::Dataset<augmented_datase
             torch::tensor(labels_[index], torch::kInt64)};
   }
 
-  [[nodiscard]] torch::optional<std::size_t> size() const override { return store_.size(); }
+  // The base's return type: c10::optional in LibTorch 1.13, std::optional in 2.x.
+  [[nodiscard]] auto size() const
+      -> decltype(std::declval<const torch::data::datasets::Dataset<augmented_dataset>&>().size()) override {
+    return store_.size();
+  }
 
  private:
   Store store_;

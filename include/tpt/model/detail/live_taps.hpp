@@ -125,8 +125,10 @@ inline std::int64_t outputs_along(std::int64_t n, std::int64_t k, std::int64_t s
 /// not reason about (dilation, non-zero padding modes, 'same'/'valid' padding, not 4-d).
 inline torch::Tensor conv2d_live_taps(torch::nn::Conv2dImpl& conv, const torch::Tensor& x) {
   const auto& o = conv.options;
-  const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
-  if (x.dim() != 4 || padding == nullptr || c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()) == nullptr ||
+  // Unqualified: argument-dependent lookup finds c10::get_if for LibTorch 1.13's c10::variant
+  // options and std::get_if for 2.x's std::variant.
+  const auto* padding = get_if<torch::ExpandingArray<2>>(&o.padding());
+  if (x.dim() != 4 || padding == nullptr || get_if<torch::enumtype::kZeros>(&o.padding_mode()) == nullptr ||
       (*o.dilation())[0] != 1 || (*o.dilation())[1] != 1)
     return conv.forward(x);
   const auto& k = *o.kernel_size();
