@@ -25,7 +25,7 @@
 int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   using namespace tpt::data;
-  const auto& flags = tpt::bench::program_flags(argc, argv, {"images", "repeats", "size", "threads", "noise"},
+  const auto flags = tpt::bench::program_flags(argc, argv, {"images", "repeats", "size", "threads", "noise"},
                                                 "bench_image_cache [--images=48] [--repeats=3] [--size=256] [--threads=2] [--noise=6]\n");
   const int n = static_cast<int>(tpt::bench::option(flags, "images", 48));
   const int repeats = static_cast<int>(tpt::bench::option(flags, "repeats", 3));

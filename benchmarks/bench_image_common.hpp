@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
-#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -69,16 +68,15 @@ inline void print_machine() {
 /// The program's flags (`--name=value` or `--name value`, each one of `known`), checked once at
 /// the start: --help prints `usage` and exits 0; an unknown flag, a missing value or a value that
 /// is not a whole number >= 1 prints why and exits 2.
-inline flags& program_flags(int argc, char** argv, std::initializer_list<std::string_view> known, const std::string& usage) {
-  static std::unique_ptr<flags> parsed;
+inline flags program_flags(int argc, char** argv, std::initializer_list<std::string_view> known, const std::string& usage) {
   try {
-    parsed = std::make_unique<flags>(argc, argv, known, usage);
+    flags parsed(argc, argv, known, usage);
+    if (parsed.help()) std::exit(0);
+    return parsed;
   } catch (const std::exception& e) {
     fmt::print(stderr, "{}: {}\n", argv[0], e.what());
     std::exit(2);
   }
-  if (parsed->help()) std::exit(0);
-  return *parsed;
 }
 
 /// Whole-number flag --name from the checked flags (at least 1), or `fallback`.

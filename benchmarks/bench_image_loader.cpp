@@ -22,7 +22,7 @@ namespace F = torch::nn::functional;
 int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   using namespace tpt::data;
-  const auto& flags = tpt::bench::program_flags(argc, argv, {"images", "repeats", "batch"},
+  const auto flags = tpt::bench::program_flags(argc, argv, {"images", "repeats", "batch"},
                                                 "bench_image_loader [--images=1024] [--repeats=5] [--batch=64]\n");
   const std::int64_t n = tpt::bench::option(flags, "images", 1024);
   const int repeats = static_cast<int>(tpt::bench::option(flags, "repeats", 5));

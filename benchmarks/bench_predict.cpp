@@ -27,7 +27,7 @@
 namespace tp = tpt::predict;
 
 int main(int argc, char** argv) {
-  const auto& flags = tpt::bench::program_flags(
+  const auto flags = tpt::bench::program_flags(
       argc, argv, {"images", "batch", "repeats", "md-images", "device"},
       "bench_predict [--images=32] [--batch=32] [--repeats=3] [--md-images=100000] [--device=cpu|cuda]\n");
   const long images = tpt::bench::option(flags, "images", 32);

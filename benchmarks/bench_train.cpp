@@ -12,7 +12,7 @@
 //   bench_train --mode step --sizes 32,64,224 [--batch 64] [--device cpu|cuda] [--amp on]
 //               [--optimizer fused|torch] [--skip-taps on|off] [--small-map-bn on|off] [--max-pool on|off]
 //               [--allocator on|off] [--stem ..] [--channels N]
-//   bench_train --mode pipeline --size 224 --images 4096 --batch 256 --device cuda
+//   bench_train --mode pipeline --size 224 --images 4096 --batch 256 --device cuda [--pin-memory on|off]
 //   bench_train --mode phase2 --size 32 --images 2048 --epochs 3
 //   bench_train --mode optimizer --sizes 28 --stem imagenet --channels 1 [--channels-last on] [--skip-taps off] [--allocator off]
 //   bench_train --mode kernels [--repeats 7]   (LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/blas: reference BLAS)
@@ -55,6 +55,7 @@ struct args {
   bool max_pool = true;         // resnet_options::channels_last_max_pool
   bool allocator = true;        // tpt::configure_cpu_allocator()
   bool fused = true;            // --optimizer fused (tpt::fused_adam) or torch (torch::optim::Adam)
+  bool pin_memory = true;       // --pin-memory: pinned host batches and non-blocking copies on CUDA
 };
 
 using tpt::bench::median;
@@ -63,7 +64,7 @@ constexpr const char* usage = R"(usage:
   bench_train --mode step --sizes 32,64,224 [--batch 64] [--device cpu|cuda] [--amp on]
               [--optimizer fused|torch] [--skip-taps on|off] [--small-map-bn on|off] [--max-pool on|off]
               [--allocator on|off] [--stem ..] [--channels N]
-  bench_train --mode pipeline --size 224 --images 4096 --batch 256 --device cuda
+  bench_train --mode pipeline --size 224 --images 4096 --batch 256 --device cuda [--pin-memory on|off]
   bench_train --mode phase2 --size 32 --images 2048 --epochs 3
   bench_train --mode optimizer --sizes 28 --stem imagenet --channels 1 [--channels-last on] [--skip-taps off] [--allocator off]
   bench_train --mode kernels [--repeats 7]   (LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/blas: reference BLAS)
@@ -88,7 +89,7 @@ std::optional<args> parse(int argc, char** argv) {
   const tpt::bench::flags f(argc, argv,
                             {"mode", "sizes", "size", "batch", "images", "epochs", "classes", "repeats", "device", "amp",
                              "channels-last", "threads", "workers", "stem", "channels", "skip-taps", "small-map-bn",
-                             "max-pool", "allocator", "optimizer"},
+                             "max-pool", "allocator", "optimizer", "pin-memory"},
                             usage);
   if (f.help()) return std::nullopt;
   args a;
@@ -111,6 +112,7 @@ std::optional<args> parse(int argc, char** argv) {
   a.small_map_bn = f.on_off("small-map-bn", a.small_map_bn);
   a.max_pool = f.on_off("max-pool", a.max_pool);
   a.allocator = f.on_off("allocator", a.allocator);
+  a.pin_memory = f.on_off("pin-memory", a.pin_memory);
   const auto optimizer = f.text("optimizer", "fused");
   if (optimizer != "fused" && optimizer != "torch")
     throw tpt::config_error("optimizer", fmt::format("expected fused or torch, got '{}'", optimizer));
@@ -151,6 +153,14 @@ tpt::ResNet seeded_model(const args& a, std::int64_t size, const torch::Device& 
 }
 
 /// Before a step: the gradients dropped (with fused_adam, as the trainer does) or zeroed.
+/// Which optimizer ran, and for tpt::fused_adam which update each parameter took last step.
+std::string adam_paths(const torch::optim::Adam& adam) {
+  const auto* fused = dynamic_cast<const tpt::fused_adam*>(&adam);
+  if (fused == nullptr) return "torch::optim::Adam";
+  return fmt::format("tpt::fused_adam: {} single-pass, {} multi-tensor", fused->fused_parameters(),
+                     fused->multi_tensor_parameters());
+}
+
 void start_step(torch::optim::Adam& adam, bool fused) {
   if (fused) tpt::clear_gradients(adam);
   else adam.zero_grad();
@@ -339,7 +349,7 @@ void bench_step(const args& a, const torch::Device& device) {
     fmt::print("tpt {}px: median {:.1f} img/s ({} steps x {}; {} stem, {} channel(s), {}, padding taps {}, "
                "small-map BatchNorm {}, channels-last max-pool {}, allocator {}, BLAS {})\n",
                size, median(rates), steps, a.repeats, to_string(model->options().stem), a.channels,
-               a.fused ? "tpt::fused_adam" : "torch::optim::Adam", a.skip_taps ? "skipped" : "computed",
+               adam_paths(*adam), a.skip_taps ? "skipped" : "computed",
                a.small_map_bn ? "on" : "off", a.max_pool ? "on" : "off", a.allocator ? "tuned" : "default",
                tpt::detail::fast_blas() ? "optimised" : "reference");
   }
@@ -369,6 +379,7 @@ tpt::trainer_options trainer_options_for(const args& a, const torch::Device& dev
   o.mixed_precision = a.amp;
   o.channels_last = a.channels_last;
   o.loader_workers = a.workers;
+  o.pin_memory = a.pin_memory;
   o.fused_optimizer = a.fused;
   o.augment.height = o.augment.width = size;
   o.eval_batch_size = std::max<std::int64_t>(a.batch, 256);
@@ -397,10 +408,10 @@ void bench_pipeline(const args& a, const torch::Device& device) {
   std::vector<double> rates;
   trainer.fit(train, val, rate_of_epochs{&rates});
   rates.erase(rates.begin());
-  fmt::print("tpt pipeline {}px batch {} ({} images, workers {}, amp {}, channels_last {}): median {:.0f} img/s over "
-             "{} epochs (training steps, loader included; validation excluded)\n",
+  fmt::print("tpt pipeline {}px batch {} ({} images, workers {}, amp {}, channels_last {}, pinned {}): median {:.0f} "
+             "img/s over {} epochs (training steps, loader included; validation excluded)\n",
              size, a.batch, a.images, a.workers ? a.workers : tpt::data::default_loader_workers(device),
-             a.amp && device.is_cuda(), a.channels_last, median(rates), rates.size());
+             a.amp && device.is_cuda(), a.channels_last, a.pin_memory && device.is_cuda(), median(rates), rates.size());
   std::filesystem::remove_all(dir);
 }
 
@@ -467,9 +478,42 @@ int check_cuda(const args& a, const torch::Device& device) {
   fmt::print("{} logits: CUDA bf16 autocast vs CPU float32, relative error {:.2e} (bf16 tolerance 2e-2)\n",
              logits_ok ? "PASS" : "FAIL", rel);
 
-  // Loss falls: 40 steps on a fixed batch whose class is visible in the image.
+  // fused_adam's multi-tensor update on CUDA takes the steps of LibTorch's per-tensor Adam.
+  bool adam_ok = false;
+  {
+    torch::manual_seed(9);
+    std::vector<torch::Tensor> theirs, ours;
+    for (const auto& shape : std::vector<std::vector<std::int64_t>>{{64, 3, 7, 7}, {64}, {10, 512}, {3}, {1}}) {
+      const auto p = torch::randn(shape, device);
+      theirs.push_back(p.clone().set_requires_grad(true));
+      ours.push_back(p.clone().set_requires_grad(true));
+    }
+    const auto options = torch::optim::AdamOptions(1e-3).weight_decay(0.01);
+    torch::optim::Adam reference(theirs, options);
+    tpt::fused_adam fused(ours, options);
+    for (int step = 0; step < 10; ++step) {
+      for (std::size_t i = 0; i < ours.size(); ++i) {
+        const auto g = torch::randn(ours[i].sizes(), device);
+        theirs[i].mutable_grad() = g.clone();
+        ours[i].mutable_grad() = g.clone();
+      }
+      reference.step();
+      fused.step();
+    }
+    double worst = 0;
+    for (std::size_t i = 0; i < ours.size(); ++i)
+      worst = std::max(worst, (theirs[i].detach() - ours[i].detach()).abs().max().item<double>());
+    const auto batched = fused.multi_tensor_parameters();
+    adam_ok = worst < 1e-6 && batched == static_cast<std::int64_t>(ours.size());
+    fmt::print("{} tpt::fused_adam on CUDA: {} of {} parameters multi-tensor, 10 steps from LibTorch's Adam by at "
+               "most {:.1e}\n",
+               adam_ok ? "PASS" : "FAIL", batched, ours.size(), worst);
+  }
+
+  // Loss falls: 40 steps of the trainer's optimizer on a fixed batch whose class is visible in
+  // the image.
   gpu_model->train();
-  torch::optim::Adam adam(gpu_model->parameters(), torch::optim::AdamOptions(1e-3));
+  tpt::fused_adam adam(gpu_model->parameters(), torch::optim::AdamOptions(1e-3));
   auto y = torch::arange(32, torch::kLong).remainder(a.classes);
   auto xs = torch::randn({32, 3, size, size}) * 0.1;
   for (std::int64_t i = 0; i < 32; ++i) xs[i].slice(1, 0, 20 * (y[i].item<std::int64_t>() + 1)).add_(1.0);
@@ -477,7 +521,7 @@ int check_cuda(const args& a, const torch::Device& device) {
   y = y.to(device);
   std::vector<double> losses;
   for (int step = 0; step < 40; ++step) {
-    adam.zero_grad();
+    tpt::clear_gradients(adam);
     torch::Tensor logits;
     {
       tpt::autocast_guard autocast(device, true);
@@ -491,7 +535,7 @@ int check_cuda(const args& a, const torch::Device& device) {
   const bool falls = losses.back() < 0.5 * losses.front() && std::isfinite(losses.back());
   fmt::print("{} training on CUDA: loss {:.3f} -> {:.3f} over 40 steps\n", falls ? "PASS" : "FAIL", losses.front(),
              losses.back());
-  return logits_ok && falls ? 0 : 1;
+  return logits_ok && adam_ok && falls ? 0 : 1;
 }
 
 }  // namespace

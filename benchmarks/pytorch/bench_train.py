@@ -3,7 +3,8 @@
 with. Same model (torchvision's resnet18, small-image stem below 64 px), loss (cross-entropy),
 optimiser (Adam 1e-3), batch, image sizes and thread count.
 
-  --mode step      the training step alone on synthetic tensors
+  --mode step      the training step alone on synthetic tensors (--graph on: also captured
+                   whole in a CUDA graph and replayed)
   --mode optimizer forward+backward against Adam's step() alone, per-parameter and foreach
                    (--stem imagenet --channels 1 --sizes 28: the demo grid's model)
   --mode pipeline  end to end: uint8 images in memory -> DataLoader workers (RandomResizedCrop,
@@ -11,7 +12,7 @@ optimiser (Adam 1e-3), batch, image sizes and thread count.
 
 usage: bench_train.py [--mode step|pipeline|optimizer] [--sizes 32,64,224] [--batch 64] [--threads N]
                       [--device cpu|cuda] [--amp on|off] [--channels-last on|off]
-                      [--images N] [--epochs N] [--workers N] [--repeats N]
+                      [--images N] [--epochs N] [--workers N] [--repeats N] [--graph on|off]
 Prints one line per size, 'pytorch <size>px: median <img/s> img/s ...', like bench_train."""
 import argparse
 import contextlib
@@ -111,6 +112,55 @@ def bench_step(a):
             loss.item()
             rates.append(steps * a.batch / (time.perf_counter() - t))
         print(f"pytorch {size}px: median {statistics.median(rates):.1f} img/s ({steps} steps x {a.repeats})", flush=True)
+        if a.graph == "on" and a.device.startswith("cuda"):
+            bench_step_graph(size, x, y, steps, a)
+
+
+def bench_step_graph(size, x, y, steps, a):
+    """The same training step captured whole in a CUDA graph and replayed (PyTorch's
+    whole-network capture: capturable Adam, autocast without its weight-cast cache), to learn
+    whether graphs pay for this model at this batch size."""
+    torch.manual_seed(0)
+    m = model_for(size, a.classes, a.stem, a.channels).to(a.device)
+    if a.channels_last == "on":
+        m = m.to(memory_format=torch.channels_last)
+    m.train()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3, capturable=True)
+    use_amp = a.amp == "on"
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp, cache_enabled=False):
+            logits = m(x)
+        loss = torch.nn.functional.cross_entropy(logits.float(), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up off the default stream, as capture requires
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        loss = step()
+    graph.replay()  # capture records the kernels without running them
+    first = loss.item()
+    for _ in range(5):
+        graph.replay()
+    torch.cuda.synchronize()
+    rates = []
+    for _ in range(a.repeats):
+        t = time.perf_counter()
+        for _ in range(steps):
+            graph.replay()
+        loss.item()
+        rates.append(steps * a.batch / (time.perf_counter() - t))
+    print(f"pytorch {size}px cuda graph: median {statistics.median(rates):.1f} img/s ({steps} steps x {a.repeats}; "
+          f"loss {first:.3f} -> {loss.item():.3f})", flush=True)
 
 
 class Synthetic(torch.utils.data.Dataset):
@@ -176,6 +226,7 @@ def main():
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--stem", choices=("auto", "small", "imagenet"), default="auto")  # --mode step, optimizer
     ap.add_argument("--channels", type=int, default=3)                               # --mode step, optimizer
+    ap.add_argument("--graph", choices=("on", "off"), default="off")                 # --mode step on CUDA
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)

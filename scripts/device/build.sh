@@ -5,6 +5,7 @@
 #   scripts/device/build.sh [extra cmake arguments]      build folder: build-cuda/
 #   TPT_TARGETS="bench_train tpt-grid" scripts/device/build.sh   builds only those targets
 #   TPT_TORCH_PREFIX=/path/to/share/cmake                       another LibTorch than python3's
+#   TPT_KEEP_GOING=1                                            report every failing file
 # Prints the environment the programs need (LD_LIBRARY_PATH) as its last line.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -41,10 +42,14 @@ cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$torch_prefix;$root/usr" \
   -DCMAKE_BUILD_RPATH="$libdir" \
   -DTPT_BUILD_TESTS=OFF -DTPT_WARNINGS_AS_ERRORS=OFF -DTPT_USE_CCACHE=OFF "$@"
+# TPT_KEEP_GOING=1: build every target that can be built and report every failing file, not
+# only the first (one call on a lent GPU machine should show all there is to fix).
+keep_going=()
+[[ -n "${TPT_KEEP_GOING:-}" ]] && keep_going=(-- -k 0)
 if [[ -n "${TPT_TARGETS:-}" ]]; then
   # shellcheck disable=SC2086
-  cmake --build "$build" -j "${TPT_JOBS:-$(nproc)}" --target ${TPT_TARGETS}
+  cmake --build "$build" -j "${TPT_JOBS:-$(nproc)}" --target ${TPT_TARGETS} "${keep_going[@]}"
 else
-  cmake --build "$build" -j "${TPT_JOBS:-$(nproc)}"
+  cmake --build "$build" -j "${TPT_JOBS:-$(nproc)}" "${keep_going[@]}"
 fi
 echo "export LD_LIBRARY_PATH=$LD_LIBRARY_PATH"

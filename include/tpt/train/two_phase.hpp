@@ -86,13 +86,15 @@ struct trainer_options {
   data::augment_options augment{};         // for phases whose schedule augments; evaluation uses
                                            // the same size and normalisation without randomness
   std::size_t loader_workers = 0;          // 0: data::default_loader_workers(device)
+  bool pin_memory = true;                  // with CUDA: pinned host batches, non-blocking copies
   std::int64_t eval_batch_size = 256;
   bool mixed_precision = true;             // bf16 autocast on CUDA (no effect on the CPU)
   bool channels_last = false;              // NHWC activations (pays on CUDA)
   bool phase2_fast_path = true;            // train phase 2 on cached features when allowed
   bool fused_optimizer = true;             // tpt::fused_adam (Adam in one pass per parameter on
-                                           // the CPU) and gradients dropped, not zeroed, per step;
-                                           // off: torch::optim::Adam with zero_grad()
+                                           // the CPU, multi-tensor on CUDA) and gradients dropped,
+                                           // not zeroed, per step; off: torch::optim::Adam with
+                                           // zero_grad()
   std::string run_name;                    // for logs and checkpoints
 };
 
@@ -666,6 +668,7 @@ class two_phase {
     o.seed = derive_seed(options_.seed, stream_tag("phase"), phase);
     o.epoch = epoch;
     o.device = options_.device;
+    o.pin_memory = options_.pin_memory;
     o.channels_last = options_.channels_last;
     return data::image_loader<Store>(split.images, split.labels, std::move(order), std::move(o));
   }
