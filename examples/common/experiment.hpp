@@ -6,10 +6,8 @@
 #include <array>
 #include <charconv>
 #include <cmath>
-#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -24,10 +22,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
@@ -320,33 +314,11 @@ inline po::parsed_options parse_config(const std::string& file, const po::option
 /// file keeps the holder's process id for the message.
 class output_folder_lock {
  public:
-  explicit output_folder_lock(const std::filesystem::path& out) : file_(out / ".tpt-run.lock") {
-    fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw input_error(file_, fmt::format("cannot open the lock file: {}", std::strerror(errno)));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      const int err = errno;
-      char buf[32] = {};
-      const auto n = ::pread(fd_, buf, sizeof buf - 1, 0);
-      ::close(fd_);
-      if (err == EWOULDBLOCK) {
-        const std::string holder(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
-        throw input_error(out, fmt::format("is in use by another run{}; wait for it to finish, or give another --out",
-                                           holder.empty() ? std::string() : fmt::format(" (process {})", holder)));
-      }
-      throw input_error(file_, fmt::format("cannot lock: {}", std::strerror(err)));
-    }
-    const std::string pid = std::to_string(::getpid());
-    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
-      // The lock holds without the id: only the message of a second run would lack it.
-    }
-  }
-  output_folder_lock(const output_folder_lock&) = delete;
-  output_folder_lock& operator=(const output_folder_lock&) = delete;
-  ~output_folder_lock() { ::close(fd_); }
+  explicit output_folder_lock(const std::filesystem::path& out)
+      : lock_(out / ".tpt-run.lock", out, "wait for it to finish, or give another --out") {}
 
  private:
-  std::filesystem::path file_;
-  int fd_ = -1;
+  io::exclusive_file_lock lock_;
 };
 
 /// Parse argv (and --config FILE); print --help; turn every bad value into one clear line.

@@ -11,6 +11,7 @@
 
 #include "tpt/io/atomic_file.hpp"
 #include "tpt/io/csv.hpp"
+#include "tpt/io/file_lock.hpp"
 #include "tpt/io/file_stamp.hpp"
 
 #include "tpt/model/checkpoint.hpp"

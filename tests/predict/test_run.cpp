@@ -21,6 +21,7 @@
 
 #include "predict_fixtures.hpp"
 #include "tpt/io/atomic_file.hpp"
+#include "tpt/io/file_lock.hpp"
 #include "tpt/model/checkpoint.hpp"
 #include "tpt/predict/megadetector.hpp"
 #include "tpt/predict/prediction.hpp"
@@ -763,6 +764,43 @@ TEST_CASE("no two of a run's files may be one: output, CSV, checkpoint and input
                     Catch::Contains("not-a-folder"));
   CHECK(progress_calls == 0);
   CHECK_FALSE(std::filesystem::exists(dir / "p.json"));
+}
+
+TEST_CASE("a results file another run is writing is refused before any work, and the lock goes with the run",
+          "[run][errors]") {
+  tpt::test::scratch_dir dir("tpt-run-lock");
+  const auto root = dir.path() / "cams";
+  const auto ckpt = dir / "model.tpt";
+  tpt::test::make_checkpoint(ckpt);
+  const auto input = root / "md.json";
+  tpt::io::write_text_atomically(input, tpt::test::md_document(root).dump(1));
+  const std::string input_bytes = tpt::io::read_text(input);
+  auto c = classifier_for(ckpt, 2, 1);
+  const std::vector<std::string> files{"cam1/a.png", "cam2/c.png"};
+  std::size_t progress_calls = 0;
+  const auto count = [&](const tp::run_progress&) { ++progress_calls; };
+  {
+    // Another run holds o.json (the lock a run takes is the same file, opened anew).
+    const tpt::io::exclusive_file_lock other(dir / ".o.json.tpt-lock", dir / "o.json", "", true);
+    CHECK_THROWS_WITH(tp::classify_images(c, root, files, {.output = dir / "o.json", .progress = count}),
+                      Catch::Contains("o.json") && Catch::Contains("is in use by another run (process ") &&
+                          Catch::Contains("give another output file"));
+    const tpt::io::exclusive_file_lock in_place(root / ".md.json.tpt-lock", input, "", true);
+    CHECK_THROWS_WITH(tp::classify_detections(c, tp::megadetector_results::read(input), root, {},
+                                              {.output = input, .progress = count}),
+                      Catch::Contains("md.json") && Catch::Contains("is in use by another run"));
+  }
+  CHECK(progress_calls == 0);
+  CHECK_FALSE(std::filesystem::exists(dir / "o.json"));
+  CHECK_FALSE(std::filesystem::exists(dir / "o.json.checkpoint.jsonl"));
+  CHECK(tpt::io::read_text(input) == input_bytes);
+  // Free again: the run goes ahead and takes its lock file along when it ends.
+  const auto summary = tp::classify_images(c, root, files, {.output = dir / "o.json"});
+  CHECK(summary.classified_images == 2);
+  CHECK(std::filesystem::exists(dir / "o.json"));
+  CHECK_FALSE(std::filesystem::exists(dir / ".o.json.tpt-lock"));
+  // An output that is a device takes no lock (nothing to lock beside /dev/null).
+  CHECK_NOTHROW(tp::classify_images(c, root, files, {.output = "/dev/null", .checkpoint_every = 0}));
 }
 
 TEST_CASE("on a CUDA device the predictions are the CPU's", "[run][cuda]") {

@@ -33,6 +33,7 @@
 #include "tpt/data/paths.hpp"
 #include "tpt/io/atomic_file.hpp"
 #include "tpt/io/csv.hpp"
+#include "tpt/io/file_lock.hpp"
 #include "tpt/predict/detail/run_journal.hpp"
 #include "tpt/predict/megadetector.hpp"
 #include "tpt/predict/prediction.hpp"
@@ -429,6 +430,21 @@ inline void prepare_output_folder(const run_options& o) {
   }
 }
 
+/// The output held by one run at a time: two runs writing one results file (two terminals, a
+/// scheduler's retry) would append to one checkpoint and replace each other's results. An
+/// exclusive lock on the hidden file .<output name>.tpt-lock beside it, deleted at the end; none
+/// for an output that is a device or a pipe (/dev/stdout).
+inline std::optional<io::exclusive_file_lock> lock_output(const run_options& o) {
+  std::error_code ec;
+  if (const auto s = std::filesystem::status(o.output, ec);
+      !ec && (s.type() == std::filesystem::file_type::character || s.type() == std::filesystem::file_type::fifo))
+    return std::nullopt;
+  const auto folder = o.output.has_parent_path() ? o.output.parent_path() : std::filesystem::path(".");
+  return std::optional<io::exclusive_file_lock>(
+      std::in_place, folder / ("." + o.output.filename().string() + ".tpt-lock"), o.output,
+      "wait for it to finish, or give another output file", /*remove_on_release=*/true);
+}
+
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------------
@@ -445,6 +461,7 @@ inline run_summary classify_images(batch_classifier& c, const std::filesystem::p
                                    std::span<const std::string> files, const run_options& o) {
   detail::check_run_options(o);
   detail::prepare_output_folder(o);
+  const auto lock = detail::lock_output(o);
   run_summary summary;
   summary.images = files.size();
   summary.output = o.output;
@@ -540,6 +557,7 @@ inline run_summary classify_detections(batch_classifier& c, megadetector_results
                                       : std::string()));
   }
   detail::prepare_output_folder(o);
+  const auto lock = detail::lock_output(o);
 
   run_summary summary;
   summary.from_detections = true;
