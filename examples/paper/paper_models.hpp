@@ -76,10 +76,15 @@ inline int run_experiments(const std::string& program, const experiment_options&
   const auto report_dir = std::filesystem::path(o.out) / "report";
   io::check_writable_folder(report_dir);
   const output_folder_lock lock(o.out);  // one run per output folder, held to the end
-  // A resumed run must continue what it started: checked for every run before any data is read.
+  // A resumed run must continue what it started, and every run's folder must take its files
+  // (a file standing where <out>/runs or a run's folder belongs): both checked for every run
+  // before any data is read.
   for (const auto seed : o.seeds)
     for (const auto& loss : o.losses)
-      for (const auto& m : models) check_resumable(o, m.model, loss, seed);
+      for (const auto& m : models) {
+        check_resumable(o, m.model, loss, seed);
+        io::check_writable_folder(run_directory(o, m.model, loss_choice::parse(loss).name(), seed));
+      }
   const auto threads = configure_threads(static_cast<std::size_t>(o.threads));
   (void)configure_cpu_allocator();  // tensors freed each step are reused, not page-faulted in again
   const auto device = resolve_device(o.device);
