@@ -84,6 +84,22 @@ ordered_json without_time(ordered_json doc) {
   return doc;
 }
 
+/// A scratch folder holding a checkpoint (model.tpt) and, under cams/, the MegaDetector fixture's
+/// images and its md.json, whose bytes are kept to show that a refused run left it alone.
+struct md_run_fixture {
+  tpt::test::scratch_dir dir;
+  std::filesystem::path root, input;
+  std::string input_bytes;
+  std::filesystem::path checkpoint;
+
+  explicit md_run_fixture(const std::string& tag)
+      : dir(tag), root(dir.path() / "cams"), input(root / "md.json"), checkpoint(dir / "model.tpt") {
+    tpt::test::make_checkpoint(checkpoint);
+    tpt::io::write_text_atomically(input, tpt::test::md_document(root).dump(1));
+    input_bytes = tpt::io::read_text(input);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("a folder run writes MegaDetector JSON and a CSV, one entry per image, failures recorded", "[run]") {
@@ -717,14 +733,9 @@ TEST_CASE("a MegaDetector file rewritten between a stop and a resume: moved boxe
 }
 
 TEST_CASE("no two of a run's files may be one: output, CSV, checkpoint and input", "[run][errors]") {
-  tpt::test::scratch_dir dir("tpt-run-files");
-  const auto root = dir.path() / "cams";
-  const auto ckpt = dir / "model.tpt";
-  tpt::test::make_checkpoint(ckpt);
-  const auto input = root / "md.json";
-  tpt::io::write_text_atomically(input, tpt::test::md_document(root).dump(1));
-  const std::string input_bytes = tpt::io::read_text(input);
-  auto c = classifier_for(ckpt, 2, 1);
+  const md_run_fixture f("tpt-run-files");
+  const auto& [dir, root, input, input_bytes, checkpoint] = f;
+  auto c = classifier_for(checkpoint, 2, 1);
   const std::vector<std::string> files{"cam1/a.png"};
   const auto md = [&] { return tp::megadetector_results::read(input); };
 
@@ -768,14 +779,9 @@ TEST_CASE("no two of a run's files may be one: output, CSV, checkpoint and input
 
 TEST_CASE("a results file another run is writing is refused before any work, and the lock goes with the run",
           "[run][errors]") {
-  tpt::test::scratch_dir dir("tpt-run-lock");
-  const auto root = dir.path() / "cams";
-  const auto ckpt = dir / "model.tpt";
-  tpt::test::make_checkpoint(ckpt);
-  const auto input = root / "md.json";
-  tpt::io::write_text_atomically(input, tpt::test::md_document(root).dump(1));
-  const std::string input_bytes = tpt::io::read_text(input);
-  auto c = classifier_for(ckpt, 2, 1);
+  const md_run_fixture f("tpt-run-lock");
+  const auto& [dir, root, input, input_bytes, checkpoint] = f;
+  auto c = classifier_for(checkpoint, 2, 1);
   const std::vector<std::string> files{"cam1/a.png", "cam2/c.png"};
   std::size_t progress_calls = 0;
   const auto count = [&](const tp::run_progress&) { ++progress_calls; };
