@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -807,6 +808,22 @@ TEST_CASE("a results file another run is writing is refused before any work, and
   CHECK_FALSE(std::filesystem::exists(dir / ".o.json.tpt-lock"));
   // An output that is a device takes no lock (nothing to lock beside /dev/null).
   CHECK_NOTHROW(tp::classify_images(c, root, files, {.output = "/dev/null", .checkpoint_every = 0}));
+  // A link to the results file is the same output: the lock is taken beside the file written.
+  std::filesystem::create_symlink(dir / "o.json", dir / "alias.json");
+  {
+    const tpt::io::exclusive_file_lock other(dir / ".o.json.tpt-lock", dir / "o.json", "", true);
+    CHECK_THROWS_WITH(tp::classify_images(c, root, files, {.output = dir / "alias.json"}),
+                      Catch::Contains("alias.json") && Catch::Contains("is in use by another run"));
+  }
+  // A descriptor the caller opened (/dev/stdout redirected to a file: here /proc/self/fd/N of a
+  // regular file) is written into as a stream, with no folder under /proc to probe or lock in.
+  const auto redirected = dir / "redirected.json";
+  const int fd = ::open(redirected.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  REQUIRE(fd >= 0);
+  CHECK_NOTHROW(
+      tp::classify_images(c, root, files, {.output = fmt::format("/proc/self/fd/{}", fd), .checkpoint_every = 0}));
+  ::close(fd);
+  CHECK_THAT(tpt::io::read_text(redirected), Catch::Contains("classification_categories"));
 }
 
 TEST_CASE("on a CUDA device the predictions are the CPU's", "[run][cuda]") {

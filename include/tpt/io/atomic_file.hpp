@@ -89,7 +89,11 @@ inline std::string special_file_kind(std::filesystem::file_type type) {
   }
 }
 
-/// Where write_atomically puts what it writes for `target`.
+}  // namespace detail
+
+/// Where write_atomically puts what it writes for `target`. Code that prepares an output before
+/// writing it (probing its folder, locking it) asks the same question, so both agree on what
+/// the output is.
 struct write_destination {
   std::filesystem::path file;  ///< the target, or the file a symbolic link at the target leads to
   bool stream = false;         ///< a character device or FIFO (/dev/null, /dev/stdout, a pipe): written directly
@@ -113,7 +117,7 @@ inline write_destination destination_of(const std::filesystem::path& target) {
   }
   if (!ec && fs::exists(status) && !fs::is_regular_file(status) && !fs::is_directory(status))
     throw input_error(target, fmt::format("is {}, not a file to write results into; name a regular file",
-                                          special_file_kind(status.type())));
+                                          detail::special_file_kind(status.type())));
   const bool link = fs::is_symlink(fs::symlink_status(target, ec));
   // /dev/stdout, /dev/fd/3, /proc/self/fd/1 are links to a descriptor the caller opened
   // (`> file`): written into, as a shell redirection would be, not replaced behind its back.
@@ -129,6 +133,7 @@ inline write_destination destination_of(const std::filesystem::path& target) {
   return d;
 }
 
+namespace detail {
 /// Write into a character device or FIFO: nothing to replace, so nothing to make atomic.
 inline void write_stream(const std::filesystem::path& requested, const std::filesystem::path& file,
                          const std::function<void(std::ostream&)>& write, std::ios::openmode mode) {
@@ -150,7 +155,7 @@ inline void write_atomically(const std::filesystem::path& requested,
                              const std::function<void(std::ostream&)>& write,
                              std::ios::openmode mode = std::ios::out) {
   namespace fs = std::filesystem;
-  const auto destination = detail::destination_of(requested);
+  const auto destination = destination_of(requested);
   if (destination.stream) return detail::write_stream(requested, destination.file, write, mode);
   const fs::path& target = destination.file;
   const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");

@@ -415,34 +415,35 @@ inline void finish_checkpoint(run_summary& s) {
   s.checkpoint.clear();
 }
 
+/// The folder `file` is written into, as write_atomically will write it (through a symbolic
+/// link, to the file it names); nullopt for a stream such as /dev/null or /dev/stdout, even one
+/// redirected to a file, which has no folder of its own.
+inline std::optional<std::filesystem::path> folder_written(const std::filesystem::path& file) {
+  const auto d = io::destination_of(file);
+  if (d.stream) return std::nullopt;
+  return d.file.has_parent_path() ? d.file.parent_path() : std::filesystem::path(".");
+}
+
 /// The folders of the outputs, the CSV and the checkpoint made and proved writable before any
-/// image is read: an unwritable --csv used to be found after every image was classified. (A
-/// device or descriptor such as /dev/stdout is not a folder to probe.)
+/// image is read: an unwritable --csv used to be found after every image was classified.
 inline void prepare_output_folder(const run_options& o) {
-  for (const std::filesystem::path& file : {o.output, o.csv, o.checkpoint_every > 0 ? checkpoint_path(o) : std::filesystem::path()}) {
-    if (file.empty()) continue;
-    const auto folder = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
-    std::error_code ec;
-    if (const auto s = std::filesystem::status(file, ec);
-        !ec && (s.type() == std::filesystem::file_type::character || s.type() == std::filesystem::file_type::fifo))
-      continue;
-    io::check_writable_folder(folder);
-  }
+  for (const std::filesystem::path& file : {o.output, o.csv, o.checkpoint_every > 0 ? checkpoint_path(o) : std::filesystem::path()})
+    if (!file.empty())
+      if (const auto folder = folder_written(file)) io::check_writable_folder(*folder);
 }
 
 /// The output held by one run at a time: two runs writing one results file (two terminals, a
-/// scheduler's retry) would append to one checkpoint and replace each other's results. An
-/// exclusive lock on the hidden file .<output name>.tpt-lock beside it, deleted at the end; none
-/// for an output that is a device or a pipe (/dev/stdout).
+/// scheduler's retry, or one name and a link to it) would append to one checkpoint and replace
+/// each other's results. An exclusive lock on the hidden file .<name>.tpt-lock beside the file
+/// written, deleted at the end; none for a stream such as /dev/stdout.
 inline std::optional<io::exclusive_file_lock> lock_output(const run_options& o) {
-  std::error_code ec;
-  if (const auto s = std::filesystem::status(o.output, ec);
-      !ec && (s.type() == std::filesystem::file_type::character || s.type() == std::filesystem::file_type::fifo))
-    return std::nullopt;
-  const auto folder = o.output.has_parent_path() ? o.output.parent_path() : std::filesystem::path(".");
-  return std::optional<io::exclusive_file_lock>(
-      std::in_place, folder / ("." + o.output.filename().string() + ".tpt-lock"), o.output,
-      "wait for it to finish, or give another output file", /*remove_on_release=*/true);
+  const auto written = io::destination_of(o.output);
+  if (written.stream) return std::nullopt;
+  auto lock_file = written.file;
+  lock_file.replace_filename("." + written.file.filename().string() + ".tpt-lock");
+  return std::optional<io::exclusive_file_lock>(std::in_place, lock_file, o.output,
+                                                "wait for it to finish, or give another output file",
+                                                /*remove_on_release=*/true);
 }
 
 }  // namespace detail
