@@ -152,7 +152,6 @@ tpt::ResNet seeded_model(const args& a, std::int64_t size, const torch::Device& 
   return model;
 }
 
-/// Before a step: the gradients dropped (with fused_adam, as the trainer does) or zeroed.
 /// Which optimizer ran, and for tpt::fused_adam which update each parameter took last step.
 std::string adam_paths(const torch::optim::Adam& adam) {
   const auto* fused = dynamic_cast<const tpt::fused_adam*>(&adam);
@@ -161,6 +160,7 @@ std::string adam_paths(const torch::optim::Adam& adam) {
                      fused->multi_tensor_parameters());
 }
 
+/// Before a step: the gradients dropped (with fused_adam, as the trainer does) or zeroed.
 void start_step(torch::optim::Adam& adam, bool fused) {
   if (fused) tpt::clear_gradients(adam);
   else adam.zero_grad();

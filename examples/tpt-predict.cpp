@@ -368,15 +368,14 @@ int run(int argc, char** argv) {
     if (!images.empty()) {
       auto listing = tp::list_images(images);
       // What the listing could not enter: said, not silently left out of the results.
-      const auto say = [](const std::vector<std::string>& folders, std::string_view what) {
+      const auto say = [](const std::vector<std::string>& folders, std::string_view what, std::string_view advice) {
         if (folders.empty()) return;
         std::cerr << fmt::format("warning: {} {} ({}{}){}\n", folders.size(), what,
                                  fmt::join(folders.begin(), folders.begin() + std::min<std::ptrdiff_t>(5, std::ssize(folders)), ", "),
-                                 folders.size() > 5 ? ", ..." : "",
-                                 what.starts_with("link") ? ": list their images in a --manifest to classify them" : "");
+                                 folders.size() > 5 ? ", ..." : "", advice);
       };
-      say(listing.unreadable_folders, "folder(s) could not be read, their images are not classified");
-      say(listing.linked_folders, "link(s) to folders not followed");
+      say(listing.unreadable_folders, "folder(s) could not be read, their images are not classified", "");
+      say(listing.linked_folders, "link(s) to folders not followed", ": list their images in a --manifest to classify them");
       if (listing.files.empty())
         throw tpt::input_error(images, fmt::format("holds no .jpg, .jpeg or .png images ({} other files)", listing.ignored));
       std::cerr << fmt::format("input: {} images under {}{}\n", listing.files.size(), images,

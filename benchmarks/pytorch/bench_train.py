@@ -34,20 +34,25 @@ def model_for(size, classes, stem="auto", channels=3):
     return m
 
 
-def prepare(m, a):
+def prepare(m, a, capturable=False):
+    """The model on the device (channels_last if asked) and its Adam; capturable=True keeps Adam's
+    step counts on the GPU, as a CUDA graph needs."""
     m = m.to(a.device)
     if a.channels_last == "on":
         m = m.to(memory_format=torch.channels_last)
-    return m, torch.optim.Adam(m.parameters(), lr=1e-3)
+    return m, torch.optim.Adam(m.parameters(), lr=1e-3, capturable=capturable)
 
 
-def make_step(m, opt, a):
+def make_step(m, opt, a, weight_cache=True):
+    """One training step; weight_cache=False turns off autocast's cache of bf16 weight copies,
+    which a CUDA graph cannot hold across replays."""
     use_amp = a.amp == "on" and a.device.startswith("cuda")
 
     # torch 1.13's autocast asks CUDA about bf16 even when disabled, which fails on a CPU-only
     # build: enter it only when it is on.
     def amp():
-        return torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext()
+        return (torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=weight_cache) if use_amp
+                else contextlib.nullcontext())
 
     def step(x, y):
         opt.zero_grad(set_to_none=True)
@@ -121,32 +126,19 @@ def bench_step_graph(size, x, y, steps, a):
     whole-network capture: capturable Adam, autocast without its weight-cast cache), to learn
     whether graphs pay for this model at this batch size."""
     torch.manual_seed(0)
-    m = model_for(size, a.classes, a.stem, a.channels).to(a.device)
-    if a.channels_last == "on":
-        m = m.to(memory_format=torch.channels_last)
+    m, opt = prepare(model_for(size, a.classes, a.stem, a.channels), a, capturable=True)
     m.train()
-    opt = torch.optim.Adam(m.parameters(), lr=1e-3, capturable=True)
-    use_amp = a.amp == "on"
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp, cache_enabled=False):
-            logits = m(x)
-        loss = torch.nn.functional.cross_entropy(logits.float(), y)
-        loss.backward()
-        opt.step()
-        return loss
-
+    step = make_step(m, opt, a, weight_cache=False)
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):  # warm-up off the default stream, as capture requires
         for _ in range(3):
-            step()
+            step(x, y)
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     opt.zero_grad(set_to_none=True)
     with torch.cuda.graph(graph):
-        loss = step()
+        loss = step(x, y)
     graph.replay()  # capture records the kernels without running them
     first = loss.item()
     for _ in range(5):
